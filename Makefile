@@ -9,12 +9,14 @@ BIN := $(VENV)/bin
 TORCH_VERSION ?= 2.13.0
 TORCH_INDEX ?=
 
-.PHONY: help setup test sync lab build clean-venv
+.PHONY: help setup test sync lab demo quiz build clean-venv
 
 help:
 	@echo "make setup   create .venv: torch==$(TORCH_VERSION) first, then the book and its tools (editable)"
 	@echo "make test    notebooks clean + library/README in sync, then every notebook runs as a test"
+	@echo "make demo    tokenizer -> pretraining -> SFT on the book's data (~5 min on 2 CPU cores), report in runs/demo"
 	@echo "make lab     open the book in JupyterLab"
+	@echo "make quiz    drill interview questions in the terminal"
 	@echo "make sync    regenerate the library (nbdev-export), clean notebooks, regenerate README.md"
 	@echo "make build   build the wheel into dist/"
 
@@ -35,6 +37,13 @@ sync: setup
 test: setup
 	$(BIN)/python tools/check_sync.py
 	$(BIN)/python -m pytest --nbval-lax --nbval-cell-timeout=600 nbs tests -q
+
+demo: setup
+	$(BIN)/minimind demo --out runs/demo
+	@echo "open runs/demo/report.md; talk to the model: $(BIN)/minimind chat --model runs/demo/sft/model"
+
+quiz: setup
+	$(BIN)/minimind quiz
 
 lab: setup
 	$(BIN)/jupyter lab nbs
