@@ -200,6 +200,6 @@ def test_cli_entry_point_serves_a_checkpoint(tmp_path):
         with urllib.request.urlopen(req, timeout=10) as r: assert json.loads(r.read())["object"] == "chat.completion"
     finally:
         proc.send_signal(signal.SIGINT)
-        try: proc.wait(10)
+        try: proc.wait(60)
         except subprocess.TimeoutExpired: proc.kill(); proc.wait(5)
     assert proc.returncode == 0
