@@ -41,6 +41,9 @@ WORKER = textwrap.dedent("""
         json.dump({"world": world, "loss": [h["loss"] for h in hist], "grad_norm": [h["grad_norm"] for h in hist],
                    "weights": {k: v.double().flatten()[:64].tolist() for k, v in model.state_dict().items()}},
                   open(sys.argv[1], "w"))
+    import torch.distributed as dist
+    if dist.is_initialized():          # tear gloo down explicitly: an implicit teardown at exit can abort ("terminate called ...")
+        dist.barrier(); dist.destroy_process_group()
 """)
 
 
