@@ -7,7 +7,7 @@ Docs: https://minimind-book.github.io/minimind/distill.html.md"""
 # %% auto #0
 __all__ = ['distill_loss', 'distill_loss_fn']
 
-# %% ../nbs/13_distill.ipynb #f8f0d826
+# %% ../nbs/13_distill.ipynb #c7e9e282
 from typing import Callable
 
 import torch
@@ -15,7 +15,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
-# %% ../nbs/13_distill.ipynb #8e76da0b
+# %% ../nbs/13_distill.ipynb #afa147ad
 def _kd_terms(student_logits: Tensor, teacher_logits: Tensor, labels: Tensor, temperature: float,
               ignore_index: int = -100) -> tuple[Tensor, Tensor]:
     "(mean KL(p_t^T || p_s^T), mean CE) over next-token positions whose label is not ignore_index (labels unshifted)."

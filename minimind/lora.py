@@ -7,7 +7,7 @@ Docs: https://minimind-book.github.io/minimind/lora.html.md"""
 # %% auto #0
 __all__ = ['LoRALinear', 'apply_lora', 'lora_modules', 'merge_lora', 'unmerge_lora', 'lora_state_dict', 'save_lora', 'load_lora']
 
-# %% ../nbs/12_lora.ipynb #0a64987d
+# %% ../nbs/12_lora.ipynb #da4d56f1
 import json, math
 from pathlib import Path
 from typing import Iterable, Union
@@ -17,7 +17,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
-# %% ../nbs/12_lora.ipynb #30c168bc
+# %% ../nbs/12_lora.ipynb #57e53c34
 class LoRALinear(nn.Module):
     "A frozen nn.Linear plus a trainable rank-r update: y = x W^T + b + (alpha/r) x A^T B^T (Hu et al. 2021); B starts at 0."
     def __init__(self, base: nn.Linear, rank: int, alpha: float):
@@ -44,7 +44,7 @@ class LoRALinear(nn.Module):
     def extra_repr(self) -> str:
         return f"in={self.in_features}, out={self.out_features}, rank={self.rank}, alpha={self.alpha}, merged={self.merged}"
 
-# %% ../nbs/12_lora.ipynb #8fe6753d
+# %% ../nbs/12_lora.ipynb #db411d28
 def _matches(name: str, targets: Iterable[str]) -> bool:
     "True when module `name` is one of `targets` or ends with '.' + a target (whole name components only)."
     return any(name == t or name.endswith("." + t) for t in targets)
@@ -71,7 +71,7 @@ def lora_modules(model: nn.Module) -> dict[str, LoRALinear]:
     "Every LoRALinear in `model`, by module name."
     return {n: m for n, m in model.named_modules() if isinstance(m, LoRALinear)}
 
-# %% ../nbs/12_lora.ipynb #3fcc89e2
+# %% ../nbs/12_lora.ipynb #f74fc127
 @torch.no_grad()
 def merge_lora(model: nn.Module) -> nn.Module:
     "Fold each adapter into its weight (W += (alpha/r) B A) so inference costs what the base model costs; returns model."
@@ -87,7 +87,7 @@ def unmerge_lora(model: nn.Module) -> nn.Module:
         if m.merged: m.weight -= m.delta_weight().to(m.weight.dtype); m.merged = False
     return model
 
-# %% ../nbs/12_lora.ipynb #945e2a4d
+# %% ../nbs/12_lora.ipynb #a1307972
 def lora_state_dict(model: nn.Module) -> dict[str, Tensor]:
     "Only the adapter tensors ('<module>.lora_A', '<module>.lora_B'), detached, contiguous, on CPU."
     return {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items() if k.endswith((".lora_A", ".lora_B"))}

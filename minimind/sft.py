@@ -7,7 +7,7 @@ Docs: https://minimind-book.github.io/minimind/sft.html.md"""
 # %% auto #0
 __all__ = ['sft_loss', 'epoch_batches']
 
-# %% ../nbs/11_sft.ipynb #e0a4303b
+# %% ../nbs/11_sft.ipynb #1046d787
 from typing import Callable, Iterator
 
 import torch
@@ -17,7 +17,7 @@ from torch import Tensor
 
 from .data import pad_collate
 
-# %% ../nbs/11_sft.ipynb #77a4530d
+# %% ../nbs/11_sft.ipynb #2cfb2222
 def sft_loss(model: nn.Module, batch: dict) -> tuple[Tensor, dict]:
     "Next-token cross-entropy averaged over assistant targets (labels != -100) plus the MoE aux loss; a batch without targets gives 0, not NaN."
     mask = batch.get("attention_mask")
@@ -31,7 +31,7 @@ def sft_loss(model: nn.Module, batch: dict) -> tuple[Tensor, dict]:
     acc = (logits.argmax(-1) == y).sum() / n                     # an argmax is never -100: only kept positions can hit
     return ce + aux, {"ce": ce.item(), "aux": float(aux), "token_acc": acc.item()}
 
-# %% ../nbs/11_sft.ipynb #be5fdffd
+# %% ../nbs/11_sft.ipynb #2b865588
 def epoch_batches(dataset, batch_size: int, seed: int = 0, collate: Callable = pad_collate) -> Callable[[int], Iterator[dict]]:
     "A `batches(start)` stream for `train`: epoch e is a permutation seeded by seed + e (last partial batch dropped), so batch i is the same wherever a run starts."
     per_epoch = len(dataset) // batch_size

@@ -8,9 +8,8 @@ Docs: https://minimind-book.github.io/minimind/dpo.html.md"""
 __all__ = ['token_logprobs', 'sequence_logprobs', 'dpo_loss', 'preference_stats', 'dpo_logps', 'with_reference_logps',
            'dpo_batch_loss', 'evaluate_preferences', 'tiny_sft_policy']
 
-# %% ../../nbs/14_dpo.ipynb #2efa7ac4
-import copy, random
-from functools import partial
+# %% ../../nbs/14_dpo.ipynb #5a1e5267
+import random
 from typing import Iterable
 
 import torch
@@ -22,7 +21,7 @@ from ..model import MiniMindConfig, MiniMindForCausalLM
 from ..tokenizer import book_tokenizer
 from ..train import TrainConfig, train
 
-# %% ../../nbs/14_dpo.ipynb #11ea63f2
+# %% ../../nbs/14_dpo.ipynb #516fa66d
 def token_logprobs(logits: Tensor, labels: Tensor, ignore_index: int = -100) -> Tensor:
     "(B, L-1) log-prob of labels[:, 1:] under logits[:, :-1] (computed in float32); 0 where the label is ignore_index."
     x, y = logits[:, :-1, :].float(), labels[:, 1:]
@@ -38,7 +37,7 @@ def sequence_logprobs(logits: Tensor, labels: Tensor, reduction: str = "sum", ig
     if reduction == "sum": return lp
     return lp / (labels[:, 1:] != ignore_index).sum(-1).clamp(min=1)
 
-# %% ../../nbs/14_dpo.ipynb #e60a1877
+# %% ../../nbs/14_dpo.ipynb #68e655d8
 def dpo_loss(pc: Tensor, pr: Tensor, rc: Tensor, rr: Tensor, beta: float = 0.1) -> tuple[Tensor, Tensor, Tensor]:
     "DPO (Rafailov et al. 2023): mean -log σ(β[(pc-rc)-(pr-rr)]); also the detached implicit rewards β(pc-rc), β(pr-rr)."
     logits = (pc - rc) - (pr - rr)
@@ -53,7 +52,7 @@ def preference_stats(chosen_rewards: Tensor, rejected_rewards: Tensor) -> dict:
     return {"margin": m.mean().item(), "accuracy": acc.item(),
             "chosen_reward": chosen_rewards.mean().item(), "rejected_reward": rejected_rewards.mean().item()}
 
-# %% ../../nbs/14_dpo.ipynb #ad957aff
+# %% ../../nbs/14_dpo.ipynb #8a7ff6a4
 def dpo_logps(model: nn.Module, batch: dict, reduction: str = "sum") -> tuple[Tensor, Tensor]:
     "Per-sequence log-probs of the chosen and the rejected completions of a DPO batch under `model`."
     out = []
@@ -95,7 +94,7 @@ def evaluate_preferences(model: nn.Module, batches: Iterable[dict], beta: float 
     model.train(was)
     return preference_stats(torch.cat(cs), torch.cat(rs))
 
-# %% ../../nbs/14_dpo.ipynb #53690b03
+# %% ../../nbs/14_dpo.ipynb #490015b8
 def tiny_sft_policy(conversations: list[dict], steps: int = 300, seed: int = 0, batch_size: int = 32, lr: float = 3e-3,
                     hidden_size: int = 64, num_hidden_layers: int = 2, max_length: int = 96) -> MiniMindForCausalLM:
     "A tiny MiniMind trained from scratch by SFT on `conversations` for `steps` steps (seeded, CPU); returned in eval mode."

@@ -8,7 +8,7 @@ Docs: https://minimind-book.github.io/minimind/grpo.html.md"""
 __all__ = ['group_advantages', 'aggregate', 'grpo_loss', 'arithmetic_rewards', 'prompt_ids', 'sampled_accuracy',
            'arithmetic_fact', 'arithmetic_split', 'GRPOConfig', 'train_grpo']
 
-# %% ../../nbs/16_grpo.ipynb #fd766e46
+# %% ../../nbs/16_grpo.ipynb #da7cd53d
 import random, re
 from dataclasses import dataclass
 from typing import Callable, Optional
@@ -19,7 +19,7 @@ from torch import Tensor, nn
 from .ppo import completion_logprobs, kl_k3, masked_mean, rollout
 from ..data import RLPromptDataset, arithmetic_reward, book_rl_prompts
 
-# %% ../../nbs/16_grpo.ipynb #93b0f611
+# %% ../../nbs/16_grpo.ipynb #3485e0d8
 def group_advantages(rewards: Tensor, group_size: int, scale: bool = True, eps: float = 1e-4) -> Tensor:
     "GRPO advantages for consecutive groups: (r - group mean) / (group std + eps); scale=False is Dr. GRPO (no std)."
     if rewards.numel() % group_size: raise ValueError(f"{rewards.numel()} rewards do not split into groups of {group_size}")
@@ -50,7 +50,7 @@ def grpo_loss(logp: Tensor, old_logp: Tensor, ref_logp: Tensor, advantages: Tens
     if beta: per_token = per_token + beta * kl_k3(logp, ref_logp)
     return aggregate(per_token, mask, aggregation, max_len)
 
-# %% ../../nbs/16_grpo.ipynb #cebd5d72
+# %% ../../nbs/16_grpo.ipynb #d71fef9c
 def arithmetic_rewards(roll: dict, answers: list, tokenizer) -> Tensor:
     "1.0 per completion of `roll` whose last integer equals the answer (`arithmetic_reward`), else 0.0."
     P = roll["prompt_len"]
@@ -72,7 +72,7 @@ def sampled_accuracy(model: nn.Module, records: list, tokenizer, n_samples: int 
                    torch.Generator().manual_seed(seed))
     return arithmetic_rewards(roll, [r["answer"] for r in records] * n_samples, tokenizer).mean().item()
 
-# %% ../../nbs/16_grpo.ipynb #b694774b
+# %% ../../nbs/16_grpo.ipynb #2a0875d0
 def arithmetic_fact(question: str) -> tuple:
     "(a, op, b) of a book arithmetic question in either language."
     a, b = re.findall(r"\d", question)[:2]
@@ -91,7 +91,7 @@ def arithmetic_split(n_facts: int = 32, seed: int = 0) -> tuple[list, list, list
     heldout = [r for q, r in by_q.items() if arithmetic_fact(q) in pool and not english(q)]
     return practised, heldout, [r for q, r in by_q.items() if arithmetic_fact(q) not in pool]
 
-# %% ../../nbs/16_grpo.ipynb #37016733
+# %% ../../nbs/16_grpo.ipynb #c8bbf82b
 @dataclass
 class GRPOConfig:
     "Hyper-parameters of a GRPO run (one step = prompts_per_step x group_size sampled completions)."

@@ -7,8 +7,7 @@ Docs: https://minimind-book.github.io/minimind/spo.html.md"""
 # %% auto #0
 __all__ = ['BetaValueTracker', 'spo_advantages', 'priority_weights', 'sample_prompts', 'SPOConfig', 'train_spo']
 
-# %% ../../nbs/17_spo.ipynb #8fab04ab
-import random
+# %% ../../nbs/17_spo.ipynb #faecff5f
 from dataclasses import dataclass
 from typing import Callable, Optional
 
@@ -18,7 +17,7 @@ from torch import Tensor, nn
 from .grpo import arithmetic_rewards, grpo_loss, prompt_ids
 from .ppo import approx_kl, completion_logprobs, kl_k3, masked_mean, rollout
 
-# %% ../../nbs/17_spo.ipynb #3aa9ec9b
+# %% ../../nbs/17_spo.ipynb #ddc2c4d4
 class BetaValueTracker:
     "Per-prompt Beta(alpha, beta) success tracker with KL-adaptive forgetting rho = clip(2^(-D/D_half)) (SPO)."
     def __init__(self, n_prompts: int, rho_min: float = 0.875, rho_max: float = 0.96, d_half: float = 0.02):
@@ -71,7 +70,7 @@ def sample_prompts(weights: Tensor, n: int, generator: Optional[torch.Generator]
     "n distinct prompt indices drawn with probability proportional to weights."
     return torch.multinomial(weights, n, replacement=False, generator=generator)
 
-# %% ../../nbs/17_spo.ipynb #107325c9
+# %% ../../nbs/17_spo.ipynb #765fd9fc
 @dataclass
 class SPOConfig:
     "Hyper-parameters of an SPO run (one step = prompts_per_step prompts, one sampled completion each)."
