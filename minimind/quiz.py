@@ -6,14 +6,15 @@ Docs: https://minimind-book.github.io/minimind/quiz.html.md"""
 
 # %% auto #0
 __all__ = ['KINDS', 'VERDICTS', 'CHAPTERS', 'SEED_FILE', 'ERRATA_FILE', 'GRADERS', 'LEITNER_DAYS', 'PROGRESS_FILE', 'UI',
-           'BankError', 'Option', 'Item', 'Claim', 'Topic', 'Bank', 'topic_matches', 'load_bank', 'bank_dir',
-           'SeedTurn', 'seed_turns', 'normalize_ws', 'seed_coverage', 'misquoted_claims', 'Result', 'resolve',
-           'numeric_value', 'parse_number', 'grade_numeric', 'grade_choice', 'grade_open', 'Grader',
-           'reference_online_softmax_update', 'reference_ppo_policy_loss', 'reference_gae',
-           'reference_group_advantages', 'reference_rms_norm', 'load_user_function', 'grade_code', 'Card', 'utcnow',
-           'leitner_update', 'is_due', 'data_dir', 'atomic_write', 'Progress', 'load_progress', 'SessionSummary',
-           'select_items', 'run_session', 'format_summary', 'list_topics', 'quiz_command', 'errata_records',
-           'write_errata', 'errata_markdown', 'model_parameters', 'item_widget', 'deck_widget']
+           'DOCS_URL', 'BANK_FORMAT', 'BankError', 'Option', 'Item', 'Claim', 'Topic', 'Bank', 'topic_matches',
+           'load_bank', 'bank_dir', 'SeedTurn', 'seed_turns', 'normalize_ws', 'seed_coverage', 'misquoted_claims',
+           'Result', 'resolve', 'numeric_value', 'parse_number', 'grade_numeric', 'grade_choice', 'grade_open',
+           'Grader', 'fold_online_softmax', 'load_user_function', 'grade_code', 'Card', 'utcnow', 'leitner_update',
+           'is_due', 'data_dir', 'atomic_write', 'Progress', 'load_progress', 'SessionSummary', 'select_items',
+           'run_session', 'format_summary', 'list_topics', 'quiz_command', 'errata_records', 'write_errata',
+           'errata_markdown', 'section_anchor', 'chapter_url', 'bank_records', 'export_bank_json', 'model_parameters',
+           'spo_forgetting_factor', 'spo_baseline_after', 'int8_linear_bytes', 'batching_decode_steps', 'item_widget',
+           'deck_widget']
 
 # %% ../nbs/21_quiz.ipynb #627a811a
 import importlib, json, math, os, random, re, sys, tempfile, tomllib, traceback
@@ -71,9 +72,11 @@ class Item:
     answer: Optional[float] = None    # numeric: the stored value, recomputed by the tests
     rel_tol: float = 1e-3
     abs_tol: float = 0.0
+    tensors: tuple = ()               # numeric: kwargs passed as float64 tensors (e.g. log-probs)
     grader: Optional[str] = None      # code: key of GRADERS; the reader defines a function of that name
     starter: str = ""
     solution: str = ""
+    mistake: str = ""                 # code: a plausible wrong implementation; tests check it fails with a diff
 
     def text(self, name: str, lang: str = "en"):
         "A bilingual field in `lang` ('en' or 'zh'), e.g. item.text('question', 'zh')."
@@ -136,8 +139,8 @@ _OPTIONAL = {"key_points_en": _LIST, "key_points_zh": _LIST, "seed_turn": _STR}
 _BY_KIND = {"open": ({"key_points_en": _LIST, "key_points_zh": _LIST}, {}),
             "choice": ({"option": "list of tables"}, {}),
             "numeric": ({"function": _STR, "answer": _NUM},
-                        {"kwargs": _DICT, "unit": _STR, "scale": _NUM, "rel_tol": _NUM, "abs_tol": _NUM}),
-            "code": ({"grader": _STR, "starter": _STR, "solution": _STR}, {})}
+                        {"kwargs": _DICT, "unit": _STR, "scale": _NUM, "rel_tol": _NUM, "abs_tol": _NUM, "tensors": _LIST}),
+            "code": ({"grader": _STR, "starter": _STR, "solution": _STR, "mistake": _STR}, {})}
 _OPTION = {"en": _STR, "zh": _STR, "correct": _BOOL, "feedback_en": _STR, "feedback_zh": _STR}
 _CLAIM = {"id": _STR, "item": _STR, "quote": _STR, "verdict": _STR, "note": _STR, "evidence": _STR}
 _TOPIC = {"id": _STR, "title_en": _STR, "title_zh": _STR}
@@ -186,8 +189,11 @@ def _item_problems(raw: dict, where: str) -> list:
         if not raw["function"].startswith("minimind."): out.append(f"{where}: function must be a minimind.* path")
         if raw.get("scale", 1) <= 0 or raw.get("rel_tol", 1e-3) < 0 or raw.get("abs_tol", 0) < 0:
             out.append(f"{where}: scale must be > 0 and tolerances >= 0")
-    if kind == "code" and f"def {raw['grader']}(" not in raw["solution"]:
-        out.append(f"{where}: the solution must define {raw['grader']}()")
+        if set(raw.get("tensors", ())) - set(raw.get("kwargs", {})):
+            out.append(f"{where}: every name in tensors must be a key of kwargs")
+    if kind == "code":
+        for part in ("solution", "mistake"):
+            if f"def {raw['grader']}(" not in raw[part]: out.append(f"{where}: the {part} must define {raw['grader']}()")
     return out
 
 
@@ -215,7 +221,7 @@ def _parse_file(path: Path, problems: list):
         if bad: continue
         raw = dict(raw)
         options = tuple(Option(**o) for o in raw.pop("option", []))
-        tuples = {k: tuple(raw.pop(k)) for k in ("tags", "key_points_en", "key_points_zh") if k in raw}
+        tuples = {k: tuple(raw.pop(k)) for k in ("tags", "key_points_en", "key_points_zh", "tensors") if k in raw}
         items.append(Item(topic=topic.id, options=options, **tuples, **raw))
     for n, raw in enumerate(data.get("claim", [])):
         where = f"{path.name} claim {raw.get('id', f'#{n + 1}')}"
@@ -328,7 +334,11 @@ def resolve(path: str):
 
 def numeric_value(item: Item) -> float:
     "The numeric item's answer, computed now by its library function and divided by its scale."
-    return float(resolve(item.function)(**item.kwargs)) / item.scale
+    kwargs = dict(item.kwargs)
+    if item.tensors:
+        import torch
+        kwargs.update({k: torch.tensor(kwargs[k], dtype=torch.float64) for k in item.tensors})
+    return float(resolve(item.function)(**kwargs)) / item.scale
 
 
 def parse_number(text: str, unit: str = "") -> float:
@@ -371,25 +381,40 @@ def grade_open(item: Item, covered: bool) -> Result:
 # %% ../nbs/21_quiz.ipynb #516023d8
 @dataclass(frozen=True)
 class Grader:
-    "A code drill: the function the reader writes, its reference, and a generator of randomized inputs."
+    "A code drill: the function the reader writes, the library function it must match, and a generator of randomized inputs."
     name: str                   # the reader defines `def <name>(...)`
-    reference: Any              # dotted path of the library function, or a placeholder function below
+    reference: str              # dotted path of the library function (or class) that grades it
     make_inputs: Callable       # torch.Generator -> (args, kwargs)
     atol: float = 1e-5
     rtol: float = 1e-4
     trials: int = 6
-    replaced_by: Optional[str] = None   # placeholders: the library function that will take over
+    call_reference: Optional[Callable] = None   # (library object, *args, **kwargs) -> expected, where its API differs
+    call_reader: Optional[Callable] = None      # (reader's function, *args, **kwargs) -> output, e.g. folding a one-step update
+    outputs: tuple = ()                         # names of the outputs, for the diff
+    inputs: tuple = ()                          # names of the inputs (default: the library function's parameters)
 
-    def reference_fn(self) -> Callable:
-        "The reference implementation (imported from the library when it is a dotted path)."
-        return resolve(self.reference) if isinstance(self.reference, str) else self.reference
+    def input_names(self) -> list:
+        "Names to print beside the inputs of a failing trial."
+        if self.inputs: return list(self.inputs)
+        import inspect
+        try: return list(inspect.signature(resolve(self.reference)).parameters)
+        except (TypeError, ValueError): return []
+
+    def expected(self, *args, **kwargs):
+        "The library's answer on these inputs."
+        ref = resolve(self.reference)
+        return self.call_reference(ref, *args, **kwargs) if self.call_reference else ref(*args, **kwargs)
+
+    def answer(self, fn: Callable, *args, **kwargs):
+        "The reader's answer on these inputs."
+        return self.call_reader(fn, *args, **kwargs) if self.call_reader else fn(*args, **kwargs)
 
 
 GRADERS: dict = {}
 
 
-def _grader(name: str, reference, **kw):
-    "Register the decorated input generator as the grader `name`."
+def _grader(name: str, reference: str, **kw):
+    "Register the decorated input generator as the grader `name`, graded against the library's `reference`."
     def register(make_inputs):
         GRADERS[name] = Grader(name, reference, make_inputs, **kw)
         return make_inputs
@@ -409,56 +434,33 @@ def _right_padded_mask(g, B: int, T: int):
     return (torch.arange(T)[None, :] < lengths[:, None]).float()
 
 # %% ../nbs/21_quiz.ipynb #85ea248a
-def reference_online_softmax_update(m, l, acc, scores, v):
-    """One online-softmax step (Milakov & Gimelshein 2018), the update minimind.flash folds over key blocks: merge a block
-    into the running (max m, sum l, unnormalised output acc). m, l: (B, Lq); acc: (B, Lq, D); scores: (B, Lq, Bk); v: (B, Bk, D)."""
+def _rms_norm_module(RMSNorm, x, weight, eps: float = 1e-6):
+    "Adapter: the library's RMSNorm module (chapter 02) called as a function of (x, weight, eps)."
     import torch
-    m_new = torch.maximum(m, scores.amax(-1))
-    alpha = torch.exp(m - m_new)                   # rescales what was accumulated under the old max
-    p = torch.exp(scores - m_new[..., None])
-    return m_new, alpha * l + p.sum(-1), alpha[..., None] * acc + p @ v
-
-
-def reference_ppo_policy_loss(logp, old_logp, advantages, mask, clip_eps: float = 0.2):
-    """Placeholder for chapter 15 (minimind.align.ppo.ppo_policy_loss): PPO-clip (Schulman et al. 2017, eq. 7),
-    per token, averaged over the tokens where mask is 1. All inputs (B, T)."""
-    import torch
-    ratio = torch.exp(logp - old_logp)
-    per_token = -torch.minimum(ratio * advantages, ratio.clamp(1 - clip_eps, 1 + clip_eps) * advantages)
-    return (per_token * mask).sum() / mask.sum()
-
-
-def reference_gae(rewards, values, mask, gamma: float = 1.0, lam: float = 0.95):
-    """Placeholder for chapter 15 (minimind.align.ppo.gae): GAE (Schulman et al. 2016) per token, inputs (B, T),
-    mask 1 on response tokens (right-padded); the value after the last token is 0; returns (advantages, returns), 0 where masked."""
-    import torch
-    adv = torch.zeros_like(rewards)
-    next_value = torch.zeros_like(rewards[:, 0])
-    next_adv = torch.zeros_like(rewards[:, 0])
-    for t in reversed(range(rewards.shape[1])):
-        m = mask[:, t]
-        delta = rewards[:, t] + gamma * next_value - values[:, t]
-        adv[:, t] = (delta + gamma * lam * next_adv) * m
-        next_value, next_adv = values[:, t] * m, adv[:, t]
-    return adv, (adv + values) * mask
-
-
-def reference_group_advantages(rewards, group_size: int, scale: bool = True, eps: float = 1e-4):
-    """Placeholder for chapter 16 (minimind.align.grpo.group_advantages): GRPO (Shao et al. 2024) — rewards of
-    consecutive groups of `group_size` minus the group mean, divided by the group's (Bessel) std + eps when scale."""
-    g = rewards.view(-1, group_size)
-    a = g - g.mean(dim=1, keepdim=True)
-    if scale: a = a / (g.std(dim=1, keepdim=True) + eps)
-    return a.reshape(-1)
-
-
-def reference_rms_norm(x, weight, eps: float = 1e-6):
-    "Adapter: the library's RMSNorm module (chapter 02) as a function of (x, weight, eps)."
-    import torch
-    from minimind.layers import RMSNorm
     norm = RMSNorm(x.shape[-1], eps)
     with torch.no_grad(): norm.weight.copy_(weight)
     return norm(x).detach()
+
+
+def _flash_one_query_tile(flash_forward, q, k, v, block_k: int, causal: bool):
+    "Adapter: minimind.flash.flash_forward (chapter 05) with all queries in one tile and keys in blocks of block_k -> (out, lse)."
+    return flash_forward(q, k, v, causal, None, q.shape[2], block_k)
+
+
+def fold_online_softmax(update: Callable, q, k, v, block_k: int, causal: bool):
+    """Attention computed by folding a one-step online-softmax `update(m, l, acc, scores, v_block)` over key blocks
+    (Milakov & Gimelshein 2018; the loop of flash_forward): q, k, v (B, H, L, D) -> (out, lse)."""
+    import torch
+    from minimind.attention import causal_mask
+    B, H, Lq, D = q.shape
+    Lk = k.shape[2]
+    s = (q @ k.transpose(-1, -2)) * D ** -0.5
+    if causal: s = s.masked_fill(~causal_mask(Lq, Lk), float("-inf"))
+    s, v = s.reshape(B * H, Lq, Lk), v.reshape(B * H, Lk, D)
+    m, l, acc = torch.full((B * H, Lq), float("-inf")), torch.zeros(B * H, Lq), torch.zeros(B * H, Lq, D)
+    for ks in range(0, Lk, block_k):
+        m, l, acc = update(m, l, acc, s[..., ks:ks + block_k], v[:, ks:ks + block_k])
+    return (acc / l[..., None]).reshape(B, H, Lq, D), (m + torch.log(l)).reshape(B, H, Lq)
 
 # %% ../nbs/21_quiz.ipynb #d6fa5564
 @_grader("repeat_kv", "minimind.attention.repeat_kv", atol=0, rtol=0)
@@ -483,7 +485,7 @@ def _inputs_apply_rope(g):
     return (torch.randn(B, H, L, D, generator=g), emb.cos(), emb.sin()), {}
 
 
-@_grader("rms_norm", reference_rms_norm)
+@_grader("rms_norm", "minimind.layers.RMSNorm", call_reference=_rms_norm_module, inputs=("x", "weight"))
 def _inputs_rms_norm(g):
     import torch
     D = _rint(g, 1, 8)
@@ -491,19 +493,15 @@ def _inputs_rms_norm(g):
     return (x, torch.randn(D, generator=g)), {"eps": [1e-6, 1e-5][_rint(g, 0, 1)]}
 
 
-@_grader("online_softmax_update", reference_online_softmax_update)
+@_grader("online_softmax_update", "minimind.flash.flash_forward", call_reference=_flash_one_query_tile,
+         call_reader=fold_online_softmax, outputs=("out", "lse"), inputs=("q", "k", "v", "block_k", "causal"))
 def _inputs_online_softmax(g):
     import torch
-    B, Lq, Bk, D = _rint(g, 1, 2), _rint(g, 1, 4), _rint(g, 1, 5), _rint(g, 1, 4)
-    v = torch.randn(B, Bk, D, generator=g)
-    scores = torch.randn(B, Lq, Bk, generator=g) * 3
-    if _rint(g, 0, 2) == 0:   # the very first block: nothing accumulated yet
-        m, l, acc = torch.full((B, Lq), float("-inf")), torch.zeros(B, Lq), torch.zeros(B, Lq, D)
-    else:                     # a state left by an earlier block of random scores
-        prev = torch.randn(B, Lq, _rint(g, 1, 5), generator=g) * 3
-        m, l, acc = reference_online_softmax_update(torch.full((B, Lq), float("-inf")), torch.zeros(B, Lq),
-                                                    torch.zeros(B, Lq, D), prev, torch.randn(B, prev.shape[-1], D, generator=g))
-    return (m, l, acc, scores, v), {}
+    B, H, Lq, D = _rint(g, 1, 2), _rint(g, 1, 2), _rint(g, 1, 4), _rint(g, 1, 4)
+    Lk = _rint(g, Lq, 9)
+    q = torch.randn(B, H, Lq, D, generator=g) * 3     # large scores: the running max matters
+    k, v = torch.randn(B, H, Lk, D, generator=g), torch.randn(B, H, Lk, D, generator=g)
+    return (q, k, v, _rint(g, 1, 4), bool(_rint(g, 0, 1))), {}
 
 
 @_grader("load_balancing_loss", "minimind.moe.load_balancing_loss")
@@ -514,7 +512,7 @@ def _inputs_balance(g):
     return (probs, probs.topk(_rint(g, 1, min(2, E)), dim=-1).indices, E), {}
 
 
-@_grader("dpo_loss", "minimind.align.dpo.dpo_loss")
+@_grader("dpo_loss", "minimind.align.dpo.dpo_loss", outputs=("loss", "chosen_rewards", "rejected_rewards"))
 def _inputs_dpo(g):
     import torch
     B = _rint(g, 1, 6)
@@ -522,7 +520,7 @@ def _inputs_dpo(g):
     return logps, {"beta": [0.05, 0.1, 0.5][_rint(g, 0, 2)]}
 
 
-@_grader("ppo_policy_loss", reference_ppo_policy_loss, replaced_by="minimind.align.ppo.ppo_policy_loss (chapter 15)")
+@_grader("ppo_policy_loss", "minimind.align.ppo.ppo_policy_loss")
 def _inputs_ppo(g):
     import torch
     B, T = _rint(g, 1, 3), _rint(g, 1, 6)
@@ -531,7 +529,7 @@ def _inputs_ppo(g):
             _right_padded_mask(g, B, T)), {"clip_eps": [0.1, 0.2][_rint(g, 0, 1)]}
 
 
-@_grader("gae", reference_gae, replaced_by="minimind.align.ppo.gae (chapter 15)")
+@_grader("gae", "minimind.align.ppo.gae", outputs=("advantages", "returns"))
 def _inputs_gae(g):
     import torch
     B, T = _rint(g, 1, 3), _rint(g, 1, 6)
@@ -539,7 +537,14 @@ def _inputs_gae(g):
            {"gamma": [1.0, 0.99][_rint(g, 0, 1)], "lam": [0.95, 1.0][_rint(g, 0, 1)]}
 
 
-@_grader("group_advantages", reference_group_advantages, replaced_by="minimind.align.grpo.group_advantages (chapter 16)")
+@_grader("kl_k3", "minimind.align.ppo.kl_k3")
+def _inputs_kl_k3(g):
+    import torch
+    logp = torch.randn(_rint(g, 1, 3), _rint(g, 1, 6), generator=g) - 2
+    return (logp, logp + torch.randn(logp.shape, generator=g) * [0.1, 1.0][_rint(g, 0, 1)]), {}
+
+
+@_grader("group_advantages", "minimind.align.grpo.group_advantages")
 def _inputs_group_adv(g):
     import torch
     G, n = _rint(g, 2, 5), _rint(g, 1, 3)
@@ -560,14 +565,14 @@ def _clone(x):
     return x.clone() if isinstance(x, torch.Tensor) else x
 
 
-def _compare(got, want, atol: float, rtol: float, label: str = "output") -> Optional[str]:
-    "None if `got` matches `want` (tensors/numbers/tuples, within tolerance), else what differs."
+def _compare(got, want, atol: float, rtol: float, label: str = "output", names: tuple = ()) -> Optional[str]:
+    "None if `got` matches `want` (tensors/numbers/tuples, within tolerance), else what differs; `names` label tuple parts."
     import torch
     if isinstance(want, (tuple, list)):
         if not isinstance(got, (tuple, list)) or len(got) != len(want):
-            return f"{label}: expected a tuple of {len(want)} values, got {_describe(got)}"
+            return f"{label}: expected a tuple of {len(want)} values{f' {names}' if names else ''}, got {_describe(got)}"
         for j, (a, b) in enumerate(zip(got, want)):
-            if diff := _compare(a, b, atol, rtol, f"{label}[{j}]"): return diff
+            if diff := _compare(a, b, atol, rtol, names[j] if j < len(names) else f"{label}[{j}]"): return diff
         return None
     if not isinstance(want, torch.Tensor): want = torch.tensor(want)
     if not isinstance(got, torch.Tensor):
@@ -613,28 +618,24 @@ def load_user_function(source: str, name: str) -> Callable:
 
 
 def grade_code(grader: str, source: str, trials: Optional[int] = None, seed: int = 0) -> Result:
-    "Run the reader's `grader` function against the reference on randomized inputs; explain the first mismatch."
+    "Run the reader's `grader` function against the library's on randomized inputs; explain the first mismatch."
     import torch
     spec = GRADERS[grader]
     try: fn = load_user_function(source, spec.name)
     except Exception as e: return Result(False, "Your code did not load.", _user_error(e, source))
-    ref = spec.reference_fn()
-    n = trials or spec.trials
+    n, names = trials or spec.trials, spec.input_names()
     for t in range(n):
         g = torch.Generator().manual_seed(seed * 1000 + t)
         args, kwargs = spec.make_inputs(g)
-        inputs = ", ".join([_describe(a) for a in args] + [f"{k}={_describe(v)}" for k, v in kwargs.items()])
-        want = ref(*[_clone(a) for a in args], **{k: _clone(v) for k, v in kwargs.items()})
-        try: got = fn(*[_clone(a) for a in args], **{k: _clone(v) for k, v in kwargs.items()})
+        inputs = ", ".join([f"{names[j]}=" * (j < len(names)) + _describe(a) for j, a in enumerate(args)]
+                           + [f"{k}={_describe(v)}" for k, v in kwargs.items()])
+        want = spec.expected(*[_clone(a) for a in args], **{k: _clone(v) for k, v in kwargs.items()})
+        try: got = spec.answer(fn, *[_clone(a) for a in args], **{k: _clone(v) for k, v in kwargs.items()})
         except Exception as e:
             return Result(False, f"Trial {t + 1}/{n} raised an error.", f"inputs: {inputs}\n{_user_error(e, source)}")
-        if diff := _compare(got, want, spec.atol, spec.rtol):
-            return Result(False, f"Trial {t + 1}/{n} does not match the reference.", f"inputs: {inputs}\n{diff}")
-    return Result(True, f"All {n} randomized trials match the reference ({_ref_name(spec)}).")
-
-
-def _ref_name(spec: Grader) -> str:
-    return spec.reference if isinstance(spec.reference, str) else f"minimind.quiz.{spec.reference.__name__}"
+        if diff := _compare(got, want, spec.atol, spec.rtol, names=spec.outputs):
+            return Result(False, f"Trial {t + 1}/{n} does not match {spec.reference}.", f"inputs: {inputs}\n{diff}")
+    return Result(True, f"All {n} randomized trials match the library's {spec.reference}.")
 
 # %% ../nbs/21_quiz.ipynb #f9ce7c5d
 LEITNER_DAYS = (0, 1, 3, 7, 16)   # box 1..5: days until an item is due again
@@ -807,40 +808,43 @@ def load_progress(path=None) -> Progress:
     return prog
 
 # %% ../nbs/21_quiz.ipynb #e534adeb
-UI = {
-    "en": dict(
-        header="minimind quiz · {n} question(s) · mode {mode} · progress: {path}",
-        boxes="Leitner boxes 1-5: right moves an item up a box, wrong sends it back to box 1; box 1-5 comes back after {days} day(s).",
-        item="[{i}/{n}] {id} · {topic} · {kind} · {box} · taught in chapter {chapter:02d} ({chname}): {section}",
-        box="box {n}",
-        new="new", skip_quit="(s = skip, q = quit)",
-        open_prompt="Answer in your head or type it, then press Enter to reveal.",
-        answer="Answer", key_points="Key points", covered="Did you cover the key points? [y/n] ",
-        choose="Your choice [1-{n}]: ", number="Your answer{unit}: ", not_number="Please type a number, e.g. 16 or 1.5e3.",
-        code_prompt="Write the function; end with a line holding only '.', or type @path/to/file.py to load it.",
-        show_solution="Show our solution? [y/n] ", solution="Our solution",
-        moved="→ box {box}, back in {days} day(s).", moved_now="→ box 1: it comes back next session.",
-        nothing="Nothing to drill: no new item and none due in this selection. Next review: {when}.",
-        summary="Session summary", answered="answered {a} · right {r} · wrong {w} · skipped {s}",
-        up="up a box", down="back to box 1", boxes_now="cards by box", never="never seen",
-        due_now="due now", next_review="next review", stopped="(stopped early)"),
-    "zh": dict(
-        header="minimind 面试题练习 · 共 {n} 题 · 模式 {mode} · 进度文件：{path}",
-        boxes="Leitner 盒子 1-5：答对升一盒，答错回到第 1 盒；第 1-5 盒分别在 {days} 天后再复习。",
-        item="[{i}/{n}] {id} · {topic} · {kind} · {box} · 对应第 {chapter:02d} 章（{chname}）：{section}",
-        box="第 {n} 盒",
-        new="新题", skip_quit="（s = 跳过，q = 退出）",
-        open_prompt="先在心里回答或直接输入答案，然后按回车查看参考答案。",
-        answer="参考答案", key_points="要点", covered="你的回答覆盖了这些要点吗？[y/n] ",
-        choose="你的选择 [1-{n}]：", number="你的答案{unit}：", not_number="请输入一个数字，例如 16 或 1.5e3。",
-        code_prompt="请写出函数；以只含 '.' 的一行结束，或输入 @路径/文件.py 从文件读取。",
-        show_solution="查看我们的参考实现？[y/n] ", solution="参考实现",
-        moved="→ 第 {box} 盒，{days} 天后再复习。", moved_now="→ 第 1 盒：下次练习时再问。",
-        nothing="当前范围内没有新题，也没有到期的题。下次复习：{when}。",
-        summary="本次小结", answered="作答 {a} · 正确 {r} · 错误 {w} · 跳过 {s}",
-        up="升盒", down="回到第 1 盒", boxes_now="各盒题数", never="未练习",
-        due_now="现在到期", next_review="下次复习", stopped="（提前结束）"),
+_UI_TEXT = {   # key: (English, Chinese); one table, so no message can lack its translation
+    "header": ("minimind quiz · {n} question(s) · mode {mode} · progress: {path}",
+               "minimind 面试题练习 · 共 {n} 题 · 模式 {mode} · 进度文件：{path}"),
+    "boxes": ("Leitner boxes 1-5: right moves an item up a box, wrong sends it back to box 1; box 1-5 comes back after {days} day(s).",
+              "Leitner 盒子 1-5：答对升一盒，答错回到第 1 盒；第 1-5 盒分别在 {days} 天后再复习。"),
+    "item": ("[{i}/{n}] {id} · {topic} · {kind} · {box} · taught in chapter {chapter:02d} ({chname}): {section}",
+             "[{i}/{n}] {id} · {topic} · {kind} · {box} · 对应第 {chapter:02d} 章（{chname}）：{section}"),
+    "box": ("box {n}", "第 {n} 盒"),
+    "new": ("new", "新题"),
+    "skip_quit": ("(s = skip, q = quit)", "（s = 跳过，q = 退出）"),
+    "open_prompt": ("Answer in your head or type it, then press Enter to reveal.",
+                    "先在心里回答或直接输入答案，然后按回车查看参考答案。"),
+    "answer": ("Answer", "参考答案"),
+    "key_points": ("Key points", "要点"),
+    "covered": ("Did you cover the key points? [y/n] ", "你的回答覆盖了这些要点吗？[y/n] "),
+    "choose": ("Your choice [1-{n}]: ", "你的选择 [1-{n}]："),
+    "number": ("Your answer{unit}: ", "你的答案{unit}："),
+    "not_number": ("Please type a number, e.g. 16 or 1.5e3.", "请输入一个数字，例如 16 或 1.5e3。"),
+    "code_prompt": ("Write the function; end with a line holding only '.', or type @path/to/file.py to load it.",
+                    "请写出函数；以只含 '.' 的一行结束，或输入 @路径/文件.py 从文件读取。"),
+    "show_solution": ("Show our solution? [y/n] ", "查看我们的参考实现？[y/n] "),
+    "solution": ("Our solution", "参考实现"),
+    "moved": ("→ box {box}, back in {days} day(s).", "→ 第 {box} 盒，{days} 天后再复习。"),
+    "moved_now": ("→ box 1: it comes back next session.", "→ 第 1 盒：下次练习时再问。"),
+    "nothing": ("Nothing to drill: no new item and none due in this selection. Next review: {when}.",
+                "当前范围内没有新题，也没有到期的题。下次复习：{when}。"),
+    "summary": ("Session summary", "本次小结"),
+    "answered": ("answered {a} · right {r} · wrong {w} · skipped {s}", "作答 {a} · 正确 {r} · 错误 {w} · 跳过 {s}"),
+    "up": ("up a box", "升盒"),
+    "down": ("back to box 1", "回到第 1 盒"),
+    "boxes_now": ("cards by box", "各盒题数"),
+    "never": ("never seen", "未练习"),
+    "due_now": ("due now", "现在到期"),
+    "next_review": ("next review", "下次复习"),
+    "stopped": ("(stopped early)", "（提前结束）"),
 }
+UI = {lang: {key: text[j] for key, text in _UI_TEXT.items()} for j, lang in enumerate(("en", "zh"))}
 _YES, _NO = ("y", "yes", "是", "对"), ("n", "no", "否", "不")
 
 
@@ -1088,6 +1092,68 @@ def errata_markdown(records: list) -> str:
                 + (f" (check `{r['check']}`)" if r.get("check") else "")]
     return "\n".join(out) + "\n"
 
+# %% ../nbs/21_quiz.ipynb #b7e1a002
+DOCS_URL = "https://minimind-book.github.io/minimind/"
+BANK_FORMAT = "minimind-interview-bank/1"
+
+
+def section_anchor(heading: str) -> str:
+    """The id Pandoc's auto_identifiers (used by Quarto, so by the docs site) gives a heading: inline code and maths
+    lose their delimiters, characters other than letters, digits, '_', '-', '.' go, spaces become '-', lowercase,
+    and everything before the first letter is dropped."""
+    text = re.sub(r"[`$\\]", "", heading).strip().lower()
+    text = "".join(ch for ch in text if ch.isalnum() or ch in "_-. ")
+    text = re.sub(r"\s+", "-", text)
+    return re.sub(r"^[^a-z\u00c0-\U0010ffff]+", "", text) or "section"
+
+
+def chapter_url(chapter: int, section: Optional[str] = None) -> str:
+    "The docs page of a chapter (nbdev names it after the notebook without its number), anchored at `section`."
+    page = f"{DOCS_URL}{CHAPTERS[chapter].replace(' ', '_')}.html"
+    return f"{page}#{section_anchor(section)}" if section else page
+
+
+def _item_record(item: Item, claims: list) -> dict:
+    "One item as plain JSON: text, where it is taught, and what its kind needs to be shown or checked client-side."
+    rec = {"id": item.id, "topic": item.topic, "kind": item.kind, "seed_turn": item.seed_turn,
+           "question_zh": item.question_zh, "question_en": item.question_en,
+           "answer_en": item.answer_en, "answer_zh": item.answer_zh,
+           "key_points_en": list(item.key_points_en), "key_points_zh": list(item.key_points_zh),
+           "chapter": item.chapter, "chapter_name": CHAPTERS[item.chapter], "section": item.section,
+           "link": chapter_url(item.chapter, item.section), "difficulty": item.difficulty, "tags": list(item.tags),
+           "claims": [c.id for c in claims if c.item == item.id]}
+    if item.kind == "choice":
+        rec["options"] = [vars(o).copy() for o in item.options]
+    elif item.kind == "numeric":
+        rec["numeric"] = {"answer": numeric_value(item), "unit": item.unit, "rel_tol": item.rel_tol,
+                          "abs_tol": item.abs_tol, "computed_by": item.function, "kwargs": item.kwargs}
+    elif item.kind == "code":
+        rec["code"] = {"function": item.grader, "graded_against": GRADERS[item.grader].reference,
+                       "starter": item.starter.strip("\n"), "solution": item.solution.strip("\n"), "read_only": True}
+    return rec
+
+
+def bank_records(bank: Bank) -> dict:
+    """The whole bank as one JSON-ready dict for a static page: topics, items (numeric answers computed now by the
+    library; code drills read-only: prompt, starter, our solution), every claim with its verdict, the errata, counts."""
+    items = [_item_record(i, bank.claims) for i in bank.items.values()]
+    return {"format": BANK_FORMAT, "docs_url": DOCS_URL, "kinds": list(KINDS), "verdicts": list(VERDICTS),
+            "chapters": {str(n): {"name": name, "url": chapter_url(n)} for n, name in CHAPTERS.items()},
+            "topics": [{"id": t.id, "title_en": t.title_en, "title_zh": t.title_zh, "seed_section": t.seed_section,
+                        "items": [i.id for i in bank.items.values() if i.topic == t.id]} for t in bank.topics.values()],
+            "items": items,
+            "claims": [{k: v for k, v in vars(c).items()} for c in bank.claims],
+            "errata": errata_records(bank),
+            "counts": {"items": len(items), "by_kind": {k: sum(i.kind == k for i in bank.items.values()) for k in KINDS},
+                       "claims": len(bank.claims), "by_verdict": {v: sum(c.verdict == v for c in bank.claims) for v in VERDICTS}}}
+
+
+def export_bank_json(path, bank: Optional[Bank] = None) -> Path:
+    "Write bank_records(bank or load_bank()) to `path` as one UTF-8 JSON file, atomically; returns the path."
+    path = Path(path)
+    atomic_write(path, json.dumps(bank_records(bank or load_bank()), ensure_ascii=False, indent=1) + "\n")
+    return path
+
 # %% ../nbs/21_quiz.ipynb #37f22c02
 def model_parameters(preset: str, active_only: bool = False) -> int:
     "Parameters of a MiniMind preset, built on the meta device; active_only: those one token uses (shared + top-k routed experts)."
@@ -1101,6 +1167,43 @@ def model_parameters(preset: str, active_only: bool = False) -> int:
             if isinstance(m, MoEFeedForward):
                 total -= (len(m.experts) - m.top_k) * sum(p.numel() for p in m.experts[0].parameters())
     return total
+
+
+def spo_forgetting_factor(kl: float, d_half: float = 0.02, rho_min: float = 0.875, rho_max: float = 0.96) -> float:
+    "SPO's forgetting factor clip(2^(-kl/d_half), rho_min, rho_max), from the library's BetaValueTracker (chapter 17)."
+    from minimind.align.spo import BetaValueTracker
+    return float(BetaValueTracker(1, rho_min, rho_max, d_half).rho(kl))
+
+
+def spo_baseline_after(alpha: float, beta: float, reward: float, kl: float, d_half: float = 0.02,
+                       rho_min: float = 0.875, rho_max: float = 0.96) -> float:
+    "A prompt's SPO baseline alpha/(alpha+beta) after one visit with `reward`, the policy having drifted `kl` since the last one."
+    import torch
+    from minimind.align.spo import BetaValueTracker
+    tracker = BetaValueTracker(1, rho_min, rho_max, d_half)
+    tracker.alpha, tracker.beta = torch.tensor([float(alpha)]), torch.tensor([float(beta)])
+    tracker.add_kl(kl)
+    tracker.update(torch.tensor([0]), torch.tensor([float(reward)]))
+    return float(tracker.value()[0])
+
+
+def int8_linear_bytes(in_features: int, out_features: int) -> int:
+    "Bytes of a bias-free nn.Linear(in, out) after weight-only int8 quantization (the library's Int8Linear, chapter 19)."
+    import torch
+    from minimind.serve import Int8Linear, model_bytes
+    return model_bytes(Int8Linear.from_linear(torch.nn.Linear(in_features, out_features, bias=False)))
+
+
+def batching_decode_steps(output_lengths: list, max_batch_size: int, continuous: bool) -> int:
+    """Decode steps the library's serving Engine (chapter 19) takes for requests with these output lengths, all queued
+    at once in this order (a tiny random model, stop tokens off; each request's first token comes from its prefill)."""
+    import torch
+    from minimind.model import MiniMindConfig, MiniMindForCausalLM
+    from minimind.serve import Request, run_workload
+    torch.manual_seed(0)
+    model = MiniMindForCausalLM(MiniMindConfig.from_preset("tiny")).eval()
+    requests = [Request([5, 6, 7], max_new_tokens=n, stop_ids=()) for n in output_lengths]
+    return run_workload(model, requests, max_batch_size, continuous)["steps"]
 
 # %% ../nbs/21_quiz.ipynb #d293c22d
 def _html(text: str) -> str:
@@ -1125,6 +1228,18 @@ def item_widget(item: Item, lang: str = "en", progress: Optional[Progress] = Non
         feedback.value = html
         if progress is not None and result.correct is not None: progress.record(item.id, result.correct, now_fn())
 
+    def checker(grade: Callable, hint: str):
+        "A Check button: grade() gives a Result, or None / ValueError while nothing valid is entered (then `hint`)."
+        button = W.Button(description="Check", button_style="info")
+
+        def check(_):
+            try: r = grade()
+            except ValueError: r = None
+            if r is None: feedback.value = f"<i>{hint}</i>"
+            else: finish(r, f"<p>{'✓' if r.correct else '✗'} {_html(r.message)}</p>{explain}")
+        button.on_click(check)
+        return button
+
     if item.kind == "open":
         box.notes = W.Textarea(placeholder="your answer (optional)", layout=W.Layout(width="100%"))
         box.reveal_button = W.Button(description="Reveal", button_style="info")
@@ -1142,27 +1257,12 @@ def item_widget(item: Item, lang: str = "en", progress: Optional[Progress] = Non
     elif item.kind == "choice":
         box.choices = W.RadioButtons(options=[(getattr(o, lang), j) for j, o in enumerate(item.options)], value=None,
                                      layout=W.Layout(width="100%"))
-        box.check_button = W.Button(description="Check", button_style="info")
-
-        def check(_):
-            if box.choices.value is None:
-                feedback.value = "<i>Pick an option first.</i>"
-                return
-            r = grade_choice(item, box.choices.value, lang)
-            finish(r, f"<p>{'✓' if r.correct else '✗'} {_html(r.message)}</p>{explain}")
-        box.check_button.on_click(check)
+        box.check_button = checker(lambda: None if box.choices.value is None else grade_choice(item, box.choices.value, lang),
+                                   "Pick an option first.")
         box.children = [head, box.choices, box.check_button, feedback]
     elif item.kind == "numeric":
         box.entry = W.Text(placeholder=f"a number ({item.unit})" if item.unit else "a number")
-        box.check_button = W.Button(description="Check", button_style="info")
-
-        def check(_):
-            try: r = grade_numeric(item, box.entry.value, lang)
-            except ValueError:
-                feedback.value = "<i>Type a number, e.g. 16 or 1.5e3.</i>"
-                return
-            finish(r, f"<p>{'✓' if r.correct else '✗'} {_html(r.message)}</p>{explain}")
-        box.check_button.on_click(check)
+        box.check_button = checker(lambda: grade_numeric(item, box.entry.value, lang), "Type a number, e.g. 16 or 1.5e3.")
         box.children = [head, W.HBox([box.entry, box.check_button]), feedback]
     else:
         box.editor = W.Textarea(value=item.starter, layout=W.Layout(width="100%", height="16em"))

@@ -1,8 +1,14 @@
-"""The built wheel works on its own: fresh virtual environment, torch first, no repository around."""
-import os, subprocess, sys, textwrap, venv
+"""The built wheel works on its own: fresh virtual environment, torch first, no repository around.
+
+One wheel and one environment serve both tests (a module-scoped fixture): the model presets run, and `minimind quiz`
+drills the question bank shipped inside the wheel, from a folder outside the repository.
+"""
+import json, os, subprocess, sys, textwrap, venv
 from pathlib import Path
 
 import pytest
+
+from minimind.quiz import PROGRESS_FILE, load_bank
 
 ROOT = Path(__file__).resolve().parents[1]
 TORCH = os.environ.get("MINIMIND_TORCH_SPEC", "torch==2.13.0")
@@ -30,17 +36,58 @@ def run(cmd, **kw):
     return r.stdout
 
 
-def test_wheel_installs_and_runs_in_fresh_venv(tmp_path):
-    dist = tmp_path / "dist"
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory):
+    "Build the wheel once and install it, after torch, into a fresh venv; returns the venv's bin folder."
+    tmp = tmp_path_factory.mktemp("wheel")
+    dist = tmp / "dist"
     run([sys.executable, "-m", "build", "--wheel", "--outdir", str(dist), str(ROOT)])
     wheels = list(dist.glob("minimind_book-*.whl"))
     assert len(wheels) == 1, wheels
-    env_dir = tmp_path / "venv"
+    env_dir = tmp / "venv"
     venv.create(env_dir, with_pip=True)
     py = env_dir / "bin" / "python"
     run([str(py), "-m", "pip", "install", "-q", TORCH])
     run([str(py), "-m", "pip", "install", "-q", str(wheels[0])])
-    out = run([str(py), "-c", SMOKE], cwd=tmp_path)      # cwd outside the repo: imports the installed wheel
+    return env_dir / "bin"
+
+
+def test_wheel_installs_and_runs_in_fresh_venv(installed, tmp_path):
+    out = run([str(installed / "python"), "-c", SMOKE], cwd=tmp_path)   # cwd outside the repo: imports the installed wheel
     for name in ("minimind2-small", "minimind2", "minimind2-moe", "minimind3", "minimind3-moe", "tiny"):
         assert name in out
     assert "25,829,888" in out and "198,416,640" in out
+
+
+def test_quiz_from_the_wheel_without_the_repository(installed, tmp_path):
+    """`minimind quiz` finds the bank inside site-packages, lists it, and runs a session fed on stdin."""
+    work, data = tmp_path / "elsewhere", tmp_path / "data"
+    work.mkdir()
+    env = {k: v for k, v in os.environ.items() if k not in ("MINIMIND_BANK_DIR", "PYTHONPATH")}
+    env.update(MINIMIND_DATA_DIR=str(data), PYTHONIOENCODING="utf-8", PATH=f"{installed}{os.pathsep}{env['PATH']}")
+    quiz = [str(installed / "minimind"), "quiz"]
+
+    where = run([str(installed / "python"), "-c", "from minimind.quiz import bank_dir; print(bank_dir())"], cwd=work, env=env)
+    assert "site-packages" in where and str(ROOT) not in where
+
+    listing = run(quiz + ["--list"], cwd=work, env=env)
+    bank = load_bank()                                   # the repository's bank: the wheel must carry all of it
+    for topic in bank.topics: assert topic in listing, topic
+    assert len(listing.strip().splitlines()) == len(bank.topics) + 1
+
+    errata = run(quiz + ["--errata"], cwd=work, env=env)
+    assert errata.startswith("# Errata") and "s02.c4" in errata
+
+    # two open items (one right, one wrong), then the repeat_kv drill with our solution: graded by the installed library
+    solution = bank.items["s02.code-repeat-kv"].solution.strip("\n")
+    typed = "my answer\ny\n\nn\n"
+    session = run(quiz + ["--topic", "s02", "--mode", "open", "--count", "2", "--seed", "1"], input=typed, cwd=work, env=env)
+    assert "minimind quiz · 2 question(s)" in session and "Key points" in session
+    assert "answered 2 · right 1 · wrong 1 · skipped 0" in session
+    drill = run(quiz + ["--topic", "s02", "--mode", "code"], input=solution + "\n.\n", cwd=work, env=env)
+    assert "All 6 randomized trials match the library's minimind.attention.repeat_kv" in drill
+    assert "answered 1 · right 1 · wrong 0" in drill
+
+    progress = json.loads((data / PROGRESS_FILE).read_text(encoding="utf-8"))
+    assert len(progress["items"]) == 3 and len(progress["sessions"]) == 2
+    assert progress["items"]["s02.code-repeat-kv"]["box"] == 2
