@@ -9,16 +9,18 @@ BIN := $(VENV)/bin
 TORCH_VERSION ?= 2.13.0
 TORCH_INDEX ?=
 
-.PHONY: help setup test sync lab demo quiz build clean-venv
+.PHONY: help setup test sync lab demo quiz build docs docs-check clean-venv
 
 help:
 	@echo "make setup   create .venv: torch==$(TORCH_VERSION) first, then the book and its tools (editable)"
-	@echo "make test    notebooks clean + library/README in sync, then every notebook runs as a test"
+	@echo "make test    notebooks clean + library/README in sync, every notebook runs as a test, then the docs site is built and checked in Chromium"
 	@echo "make demo    tokenizer -> pretraining -> SFT on the book's data (~5 min on 2 CPU cores), report in runs/demo"
 	@echo "make lab     open the book in JupyterLab"
 	@echo "make quiz    drill interview questions in the terminal"
 	@echo "make sync    regenerate the library (nbdev-export), clean notebooks, regenerate README.md"
 	@echo "make build   build the wheel into dist/"
+	@echo "make docs    the docs site into _build/docs (reuses the notebooks executed by make test, else runs them)"
+	@echo "make docs-check  make docs, then test the site in headless Chromium (installs it if missing)"
 
 setup: $(VENV)/.installed
 
@@ -34,9 +36,21 @@ sync: setup
 	$(BIN)/nbdev-clean
 	$(BIN)/python tools/readme.py
 
+# The notebooks run once: the test run saves them executed (conftest.py, MINIMIND_SAVE_EXECUTED) and the
+# docs site is built from those copies, then checked in headless Chromium (tests/test_docs_site.py).
 test: setup
 	$(BIN)/python tools/check_sync.py
-	$(BIN)/python -m pytest --nbval-lax --nbval-cell-timeout=600 nbs tests -q
+	MINIMIND_SAVE_EXECUTED=_build/executed $(BIN)/python -m pytest --nbval-lax --nbval-cell-timeout=600 nbs tests -q --ignore=tests/test_docs_site.py
+	$(MAKE) --no-print-directory docs-check DOCS_FLAGS=--require-executed
+
+# The site: chapters with their outputs, API reference, drills, errata, offline search and maths.
+docs: setup
+	$(BIN)/python tools/docs/build.py --executed _build/executed --out _build/docs $(DOCS_FLAGS)
+
+# The site as a browser sees it (installs Debian's chromium if missing; screenshots in _build/screenshots).
+docs-check: docs
+	bash tools/install_chromium.sh
+	MINIMIND_DOCS_REQUIRED=1 $(BIN)/python -m pytest tests/test_docs_site.py -q
 
 demo: setup
 	$(BIN)/minimind demo --out runs/demo

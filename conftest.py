@@ -26,3 +26,48 @@ def pytest_collection_modifyitems(config, items):
                 item.add_marker(pytest.mark.skip(reason="#| eval: false"))
             elif d in ("slow",) and d not in enabled:
                 item.add_marker(pytest.mark.skip(reason=f"#| {d} (set MINIMIND_TEST_FLAGS={d} to run)"))
+
+
+# --- executed notebooks for the docs site -------------------------------------------------------
+# `MINIMIND_SAVE_EXECUTED=DIR pytest --nbval-lax nbs ...` writes each notebook that nbval ran to
+# DIR/<name>.ipynb with the outputs nbval captured (nbval keeps them on `item.test_outputs`), so
+# `make docs` renders the run the tests just did instead of executing every chapter a second time.
+# Each saved notebook records the sha256 of its source file; the docs build uses it only if the
+# source is unchanged and the run was not interrupted (every cell ran or was skipped).
+
+_REPORTED = set()   # node ids that ran or were skipped (an interrupted run leaves some out)
+
+
+def pytest_runtest_logreport(report):
+    if report.when == "call" or report.skipped: _REPORTED.add(report.nodeid)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    out = os.environ.get("MINIMIND_SAVE_EXECUTED")
+    if not out: return
+    import copy, hashlib, pathlib
+    import nbformat
+    runs = {}
+    for item in getattr(session, "items", []):
+        nb = getattr(getattr(item, "parent", None), "nb", None)
+        if nb is None or getattr(item, "cell", None) is None: continue
+        runs.setdefault(item.parent, []).append(item)
+    for parent, items in runs.items():
+        src = pathlib.Path(str(parent.fspath))
+        nb = copy.deepcopy(parent.nb)
+        code = [c for c in nb.cells if c.cell_type == "code"]
+        complete = True
+        for item in items:
+            cell = code[item.cell_num]
+            outs = getattr(item, "test_outputs", None)
+            if item.nodeid not in _REPORTED: complete = False
+            if outs is None: continue         # skipped (directive), or failed before it ran
+            cell.outputs = [nbformat.from_dict(dict(o)) for o in outs]
+            cell.execution_count = item.cell_num + 1
+            for o in cell.outputs:
+                if o.get("output_type") == "execute_result": o["execution_count"] = cell.execution_count
+        nb.metadata["minimind_executed"] = {
+            "source_sha256": hashlib.sha256(src.read_bytes()).hexdigest(), "complete": complete}
+        dest = pathlib.Path(out) / src.name
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        nbformat.write(nb, str(dest))

@@ -6,28 +6,32 @@ Docs: https://minimind-book.github.io/minimind/pipeline.html.md"""
 
 # %% auto #0
 __all__ = ['PRETRAIN_PROMPTS', 'SFT_QUESTIONS', 'DemoConfig', 'heldout_lm_loss', 'answer', 'heldout_sft_loss',
-           'arithmetic_accuracy', 'continue_text', 'stage_pretrain', 'stage_sft', 'write_report', 'run_demo']
+           'arithmetic_accuracy', 'continue_text', 'stage_pretrain', 'stage_sft', 'preference_split',
+           'dpo_loss_with_reference', 'stage_dpo', 'stage_grpo', 'write_report', 'run_demo']
 
 # %% ../nbs/23_pipeline.ipynb #5f262e5e
-import json, math, time
+import copy, json, math, time
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import torch
 
 from .tokenizer import MiniMindTokenizer, book_tokenizer
 from .model import MiniMindConfig, MiniMindForCausalLM
-from .data import (PretrainDataset, SFTDataset, book_pretrain_texts, book_sft_conversations,
-                           book_rl_prompts, arithmetic_reward, pad_collate)
+from .data import (PretrainDataset, SFTDataset, DPODataset, book_pretrain_texts, book_sft_conversations,
+                           book_preference_pairs, book_rl_prompts, arithmetic_reward, pad_collate)
 from .train import TrainConfig, train, evaluate, plot_history
 from .sft import sft_loss, epoch_batches
 from .generate import generate
+from .align.dpo import dpo_batch_loss, with_reference_logps, evaluate_preferences
+from .align.grpo import GRPOConfig, train_grpo, sampled_accuracy, arithmetic_split
+
 
 # %% ../nbs/23_pipeline.ipynb #03b1d622
 @dataclass
 class DemoConfig:
-    "Sizes and steps of the end-to-end demo (defaults: about five minutes on 2 CPU cores)."
+    "Sizes and steps of the end-to-end demo (defaults: about ten minutes on 2 CPU cores)."
     out_dir: str = "runs/demo"
     seed: int = 0
     model: dict = field(default_factory=lambda: dict(hidden_size=128, num_hidden_layers=4, num_attention_heads=4,
@@ -43,14 +47,28 @@ class DemoConfig:
     sft_batch: int = 16
     sft_lr: float = 1e-3
     n_eval: int = 100
+    n_pairs: int = 3000             # preference pairs generated; a fifth of their questions is held out
+    dpo_steps: int = 40
+    dpo_batch: int = 16
+    dpo_lr: float = 3e-4
+    dpo_beta: float = 0.1
+    grpo_facts: int = 32            # arithmetic facts practised (English prompts); held out: the same facts asked in Chinese
+    grpo_steps: int = 70
+    grpo_prompts: int = 8
+    grpo_group: int = 8
+    grpo_lr: float = 3e-4
+    grpo_eval_samples: int = 8      # sampled completions per held-out prompt for the mean reward
     progress: bool = True
 
     @classmethod
     def quick(cls, **kw) -> "DemoConfig":
         "A seconds-long size for tests: same code path, tiny steps."
         return cls(**{**dict(n_pretrain=400, pretrain_steps=30, n_sft=300, sft_steps=30, n_eval=20,
+                             n_pairs=200, dpo_steps=4, dpo_batch=8, grpo_facts=4, grpo_steps=2, grpo_prompts=2,
+                             grpo_group=4, grpo_eval_samples=2,
                              model=dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
                                         num_key_value_heads=2, intermediate_size=192, max_position_embeddings=256)), **kw})
+
 
 # %% ../nbs/23_pipeline.ipynb #f0ff5c27
 def heldout_lm_loss(model: MiniMindForCausalLM, tokenizer: MiniMindTokenizer, texts: list[str], seq_len: int) -> float:
@@ -97,6 +115,7 @@ SFT_QUESTIONS = ["What is 3 + 4?", "7 乘以 8 等于几？", "What is attention
 
 def stage_pretrain(cfg: DemoConfig, tokenizer: MiniMindTokenizer, out: Path) -> tuple[MiniMindForCausalLM, dict]:
     "Pretrain a fresh model on the book's documents; report held-out loss and samples before/after."
+    t0 = time.perf_counter()
     torch.manual_seed(cfg.seed)
     model = MiniMindForCausalLM(MiniMindConfig.from_preset("tiny", **{**cfg.model, "vocab_size": len(tokenizer)}))
     heldout = book_pretrain_texts(cfg.n_eval, seed=cfg.seed + 1000)
@@ -106,17 +125,17 @@ def stage_pretrain(cfg: DemoConfig, tokenizer: MiniMindTokenizer, out: Path) -> 
     tc = TrainConfig(lr=cfg.pretrain_lr, warmup_steps=cfg.pretrain_steps // 20, max_steps=cfg.pretrain_steps,
                      batch_size=cfg.pretrain_batch, out_dir=str(out / "pretrain"), save_every=max(1, cfg.pretrain_steps // 4),
                      seed=cfg.seed, resume=True, progress=cfg.progress)
-    t0 = time.perf_counter()
     history = train(model, epoch_batches(ds, cfg.pretrain_batch, seed=cfg.seed), tc)
     after = {"loss": heldout_lm_loss(model, tokenizer, heldout, cfg.seq_len),
              "samples": {p: continue_text(model, tokenizer, p) for p in PRETRAIN_PROMPTS}}
     model.save_pretrained(out / "pretrain" / "model")
-    return model, dict(stage="pretrain", metric="held-out loss (nats/token, lower is better)", before=before, after=after,
+    return model, dict(stage="pretrain", key="loss", metric="held-out loss (nats/token, lower is better)", before=before, after=after,
                        seconds=time.perf_counter() - t0, history=history, parameters=model.num_parameters())
 
 
 def stage_sft(cfg: DemoConfig, tokenizer: MiniMindTokenizer, model: MiniMindForCausalLM, out: Path) -> tuple[MiniMindForCausalLM, dict]:
     "Supervised fine-tuning on the book's conversations; report held-out arithmetic accuracy and samples before/after."
+    t0 = time.perf_counter()
     prompts = book_rl_prompts(cfg.n_eval, seed=cfg.seed + 1000)
     convs = book_sft_conversations(cfg.n_eval, seed=cfg.seed + 1000)
     measure = lambda: {"loss": heldout_sft_loss(model, tokenizer, convs, cfg.seq_len),
@@ -127,46 +146,118 @@ def stage_sft(cfg: DemoConfig, tokenizer: MiniMindTokenizer, model: MiniMindForC
     tc = TrainConfig(lr=cfg.sft_lr, warmup_steps=cfg.sft_steps // 20, max_steps=cfg.sft_steps, batch_size=cfg.sft_batch,
                      out_dir=str(out / "sft"), save_every=max(1, cfg.sft_steps // 4), seed=cfg.seed, resume=True,
                      progress=cfg.progress)
-    t0 = time.perf_counter()
     history = train(model, epoch_batches(ds, cfg.sft_batch, seed=cfg.seed), tc, loss_fn=sft_loss)
     after = measure()
     model.save_pretrained(out / "sft" / "model")
-    return model, dict(stage="sft", metric="held-out assistant-token loss (nats/token, lower is better)", before=before, after=after,
+    return model, dict(stage="sft", key="loss", metric="held-out assistant-token loss (nats/token, lower is better)",
+                       extra={"accuracy": "held-out arithmetic exact match (greedy)"}, before=before, after=after,
                        seconds=time.perf_counter() - t0, history=history)
 
+# %% ../nbs/23_pipeline.ipynb #ce544cfe
+def preference_split(pairs: list[dict]) -> tuple[list[dict], list[dict]]:
+    "(train, held-out) preference pairs: every fifth distinct question (sorted) and all its pairs are held out."
+    questions = sorted({str(p["chosen"][:-1]) for p in pairs})
+    held = set(questions[::5])
+    return [p for p in pairs if str(p["chosen"][:-1]) not in held], [p for p in pairs if str(p["chosen"][:-1]) in held]
+
+
+def dpo_loss_with_reference(ref: MiniMindForCausalLM, beta: float = 0.1) -> Callable:
+    "A DPO `loss_fn` for `train` whose frozen reference log-probs are computed per batch (under no_grad), not up front."
+    def loss_fn(model, batch: dict):
+        ref.to(batch["chosen_input_ids"].device)
+        return dpo_batch_loss(model, with_reference_logps([batch], ref)[0], beta)
+    return loss_fn
+
+
+def _question(pair: dict) -> str: return pair["chosen"][-2]["content"]
+
+
+def stage_dpo(cfg: DemoConfig, tokenizer: MiniMindTokenizer, model: MiniMindForCausalLM, out: Path) -> tuple[MiniMindForCausalLM, dict]:
+    "DPO from the SFT model (also the frozen reference) on the book's pairs; held-out preference accuracy and margin before/after."
+    train_pairs, test_pairs = preference_split(book_preference_pairs(cfg.n_pairs, seed=cfg.seed))
+    ref = copy.deepcopy(model).requires_grad_(False)
+    ds_test = DPODataset(test_pairs[:160], tokenizer, max_length=cfg.seq_len)
+    test_b = with_reference_logps([pad_collate([ds_test[j] for j in range(i, min(i + 40, len(ds_test)))])
+                                   for i in range(0, len(ds_test), 40)], ref)
+    questions = list(dict.fromkeys(_question(p) for p in test_pairs))[:4]
+    measure = lambda: {**evaluate_preferences(model, test_b, cfg.dpo_beta),
+                       "samples": {q: answer(model, tokenizer, q) for q in questions}}
+    before = measure()
+    ds = DPODataset(train_pairs, tokenizer, max_length=cfg.seq_len)
+    tc = TrainConfig(lr=cfg.dpo_lr, warmup_steps=max(1, cfg.dpo_steps // 10), max_steps=cfg.dpo_steps, batch_size=cfg.dpo_batch,
+                     weight_decay=0.0, eval_every=max(1, cfg.dpo_steps // 8), out_dir=str(out / "dpo"),
+                     save_every=max(1, cfg.dpo_steps // 4), seed=cfg.seed, resume=True, progress=cfg.progress)
+    t0 = time.perf_counter()
+    history = train(model, epoch_batches(ds, cfg.dpo_batch, seed=cfg.seed), tc, loss_fn=dpo_loss_with_reference(ref, cfg.dpo_beta),
+                    eval_fn=lambda m: {f"heldout_{k}": v for k, v in evaluate_preferences(m, test_b, cfg.dpo_beta).items()})
+    after = measure()
+    model.save_pretrained(out / "dpo" / "model")
+    return model, dict(stage="dpo", key="accuracy", metric="held-out preference accuracy (implicit reward, higher is better)",
+                       extra={"margin": "held-out reward margin β·Δlog-ratio"}, before=before, after=after,
+                       seconds=time.perf_counter() - t0, history=history, plot=["loss", "heldout_accuracy", "heldout_margin"])
+
+
+def stage_grpo(cfg: DemoConfig, tokenizer: MiniMindTokenizer, model: MiniMindForCausalLM, out: Path) -> tuple[MiniMindForCausalLM, dict]:
+    "GRPO with the verifiable arithmetic reward on English prompts of some facts; held-out: the same facts asked in Chinese."
+    practised, heldout, others = arithmetic_split(cfg.grpo_facts, seed=cfg.seed)
+    n = cfg.grpo_eval_samples
+    questions = [r["conversations"][0]["content"] for r in heldout[:4]]
+    measure = lambda: {"reward": sampled_accuracy(model, heldout, tokenizer, n, seed=cfg.seed + 3),
+                       "accuracy": sampled_accuracy(model, heldout, tokenizer, 1, temperature=0.0),
+                       "practised": sampled_accuracy(model, practised, tokenizer, n, seed=cfg.seed + 2),
+                       "other_facts": sampled_accuracy(model, others[:64], tokenizer, 2, seed=cfg.seed + 4),
+                       "samples": {q: answer(model, tokenizer, q) for q in questions}}
+    before = measure()
+    gc = GRPOConfig(steps=cfg.grpo_steps, prompts_per_step=cfg.grpo_prompts, group_size=cfg.grpo_group, lr=cfg.grpo_lr,
+                    eval_every=1, seed=cfg.seed)
+    from tqdm.auto import tqdm
+    bar = tqdm(total=gc.steps, desc="grpo", disable=not cfg.progress)
+    t0 = time.perf_counter()
+    def tick(_) -> dict: bar.update(1); return {}              # eval_every=1: called after every update, a progress hook
+    history = train_grpo(model, copy.deepcopy(model), practised, tokenizer, gc, eval_fn=tick)
+    bar.close()
+    after = measure()
+    model.save_pretrained(out / "grpo" / "model")
+    return model, dict(stage="grpo", key="reward",
+                       metric=f"held-out mean reward ({n} samples at T=1 per prompt; same facts asked in Chinese)",
+                       extra={"accuracy": "held-out greedy exact match", "practised": "practised prompts, mean reward",
+                              "other_facts": "facts never practised, mean reward"},
+                       before=before, after=after, seconds=time.perf_counter() - t0, history=history, plot=["reward", "kl"])
+
+
 # %% ../nbs/23_pipeline.ipynb #408edc54
-def _metric(d: dict) -> float: return d.get("loss", d.get("accuracy"))
+def _cell(s: str) -> str: return s.replace("|", "\\|").replace("\n", " ")[:80]
 
 
 def write_report(out: Path, results: list[dict], tokenizer_info: dict) -> Path:
-    "Write out/report.md and one loss-curve PNG per trained stage; returns the report path."
+    "Write out/report.md, out/metrics.json and one PNG of training curves per stage; returns the report path."
     import matplotlib; matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     lines = ["# minimind demo report", "", f"Tokenizer: {tokenizer_info['vocab_size']} tokens, "
              f"{tokenizer_info['bytes_per_token']:.2f} UTF-8 bytes per token on held-out text.", "",
              "| stage | metric | before | after | wall time |", "|---|---|---|---|---|"]
     for r in results:
-        lines.append(f"| {r['stage']} | {r['metric']} | {_metric(r['before']):.3f} | {_metric(r['after']):.3f} | {r['seconds']:.0f} s |")
-        if "accuracy" in r["after"]:
-            lines.append(f"| {r['stage']} | held-out arithmetic exact match | {r['before']['accuracy']:.0%} | {r['after']['accuracy']:.0%} | |")
+        lines.append(f"| {r['stage']} | {r['metric']} | {r['before'][r['key']]:.3f} | {r['after'][r['key']]:.3f} | {r['seconds']:.0f} s |")
+        for k, label in r.get("extra", {}).items():
+            lines.append(f"| {r['stage']} | {label} | {r['before'][k]:.3f} | {r['after'][k]:.3f} | |")
     for r in results:
-        fig, ax = plt.subplots(figsize=(6, 3))
-        plot_history(r["history"], ["loss"], ax=ax); ax.set_title(f"{r['stage']}: training loss")
-        fig.tight_layout(); fig.savefig(out / f"loss_{r['stage']}.png", dpi=100); plt.close(fig)
-        lines += ["", f"## {r['stage']}", "", f"![{r['stage']} loss](loss_{r['stage']}.png)", "",
+        keys = r.get("plot", ["loss"])
+        fig, axs = plt.subplots(1, len(keys), figsize=(4 * len(keys), 3), squeeze=False)
+        for ax, k in zip(axs[0], keys): plot_history(r["history"], [k], ax=ax); ax.set_title(f"{r['stage']}: {k}")
+        fig.tight_layout(); fig.savefig(out / f"{r['stage']}.png", dpi=100); plt.close(fig)
+        lines += ["", f"## {r['stage']}", "", f"![{r['stage']} training curves]({r['stage']}.png)", "",
                   "| prompt | before | after |", "|---|---|---|"]
         for p in r["before"]["samples"]:
-            cell = lambda s: s.replace("|", "\\|").replace("\n", " ")[:80]
-            lines.append(f"| {cell(p)} | {cell(r['before']['samples'][p])} | {cell(r['after']['samples'][p])} |")
+            lines.append(f"| {_cell(p)} | {_cell(r['before']['samples'][p])} | {_cell(r['after']['samples'][p])} |")
     path = out / "report.md"
     tmp = path.with_suffix(".md.tmp"); tmp.write_text("\n".join(lines) + "\n", encoding="utf-8"); tmp.replace(path)
-    (out / "metrics.json").write_text(json.dumps([{k: v for k, v in r.items() if k != "history"} for r in results],
+    (out / "metrics.json").write_text(json.dumps([{k: v for k, v in r.items() if k not in ("history", "plot")} for r in results],
                                                  indent=2, ensure_ascii=False), encoding="utf-8")
     return path
 
 
 def run_demo(cfg: Optional[DemoConfig] = None) -> dict:
-    "Tokenizer → pretrain → SFT with checkpoints and a report in cfg.out_dir; returns the results."
+    "Tokenizer → pretrain → SFT → DPO → GRPO with checkpoints and a report in cfg.out_dir; returns the results."
     cfg = cfg or DemoConfig()
     out = Path(cfg.out_dir); out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
@@ -174,15 +265,26 @@ def run_demo(cfg: Optional[DemoConfig] = None) -> dict:
     tokenizer = book_tokenizer()
     tokenizer.save(out / "tokenizer")
     sample = " ".join(book_pretrain_texts(200, seed=cfg.seed + 1000))
-    tok_info = {"vocab_size": len(tokenizer), "bytes_per_token": len(sample.encode()) / len(tokenizer.encode(sample))}
-    print(f"[1/3] tokenizer: {tok_info['vocab_size']} tokens, {tok_info['bytes_per_token']:.2f} bytes/token")
-    print("[2/3] pretraining")
+    tok_info = {"vocab_size": len(tokenizer), "bytes_per_token": len(sample.encode()) / len(tokenizer.encode(sample)),
+                "seconds": time.perf_counter() - t0}
+    print(f"[1/5] tokenizer: {tok_info['vocab_size']} tokens, {tok_info['bytes_per_token']:.2f} bytes/token")
+    print("[2/5] pretraining")
     model, pre = stage_pretrain(cfg, tokenizer, out)
     print(f"      held-out loss {pre['before']['loss']:.3f} -> {pre['after']['loss']:.3f}")
-    print("[3/3] supervised fine-tuning")
+    print("[3/5] supervised fine-tuning")
     model, sft = stage_sft(cfg, tokenizer, model, out)
     print(f"      held-out assistant loss {sft['before']['loss']:.3f} -> {sft['after']['loss']:.3f}, "
           f"arithmetic exact match {sft['before']['accuracy']:.0%} -> {sft['after']['accuracy']:.0%}")
-    report = write_report(out, [pre, sft], tok_info)
+    print("[4/5] DPO on preference pairs")
+    model, dpo = stage_dpo(cfg, tokenizer, model, out)
+    print(f"      held-out preference accuracy {dpo['before']['accuracy']:.3f} -> {dpo['after']['accuracy']:.3f}, "
+          f"margin {dpo['before']['margin']:.3f} -> {dpo['after']['margin']:.3f}")
+    print("[5/5] GRPO with the arithmetic reward")
+    model, grpo = stage_grpo(cfg, tokenizer, model, out)
+    print(f"      held-out mean reward {grpo['before']['reward']:.3f} -> {grpo['after']['reward']:.3f}, "
+          f"greedy exact match {grpo['before']['accuracy']:.3f} -> {grpo['after']['accuracy']:.3f}")
+    stages = [pre, sft, dpo, grpo]
+    report = write_report(out, stages, tok_info)
     print(f"report: {report}  (total {time.perf_counter() - t0:.0f} s)")
-    return {"tokenizer": tok_info, "stages": [pre, sft], "report": str(report), "seconds": time.perf_counter() - t0}
+    return {"tokenizer": tok_info, "stages": stages, "report": str(report), "seconds": time.perf_counter() - t0}
+
