@@ -9,14 +9,15 @@ BIN := $(VENV)/bin
 TORCH_VERSION ?= 2.13.0
 TORCH_INDEX ?=
 
-.PHONY: help setup test sync lab demo quiz build docs docs-check clean-venv
+.PHONY: help setup test sync lab demo quiz bench build docs docs-check clean-venv
 
 help:
 	@echo "make setup   create .venv: torch==$(TORCH_VERSION) first, then the book and its tools (editable)"
 	@echo "make test    notebooks clean + library/README in sync, every notebook runs as a test, then the docs site is built and checked in Chromium"
-	@echo "make demo    tokenizer -> pretraining -> SFT on the book's data (~5 min on 2 CPU cores), report in runs/demo"
+	@echo "make demo    tokenizer -> pretraining -> SFT -> DPO -> GRPO on the book's data (~3-5 min on 2 CPU cores), report in runs/demo"
 	@echo "make lab     open the book in JupyterLab"
 	@echo "make quiz    drill interview questions in the terminal"
+	@echo "make bench   benchmarks side by side (ours vs transformers, continuous vs static batching, flash vs naive, MoE dispatch)"
 	@echo "make sync    regenerate the library (nbdev-export), clean notebooks, regenerate README.md"
 	@echo "make build   build the wheel into dist/"
 	@echo "make docs    the docs site into _build/docs (reuses the notebooks executed by make test, else runs them)"
@@ -58,6 +59,9 @@ demo: setup
 
 quiz: setup
 	$(BIN)/minimind quiz
+
+bench: setup
+	$(BIN)/minimind bench --json runs/bench.json
 
 lab: setup
 	$(BIN)/jupyter lab nbs

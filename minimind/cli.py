@@ -28,6 +28,10 @@ def _topics(values) -> list | None:
 
 
 def _run_quiz(args: argparse.Namespace) -> int:
+    if args.export:
+        from minimind.quiz import export_bank_json, load_bank
+        print(f"bank: {export_bank_json(args.export, load_bank(args.bank))}")
+        return 0
     return quiz_command(topics=_topics(args.topic), mode=args.mode, count=args.count, lang=args.lang, seed=args.seed,
                         show_topics=args.list, show_errata=args.errata, bank_root=args.bank)
 
@@ -102,6 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
     quiz.add_argument("--seed", type=int, default=None, help="seed for the order of new questions")
     quiz.add_argument("--list", action="store_true", help="list the topics with item counts and exit")
     quiz.add_argument("--errata", action="store_true", help="print the errata of the seed interview (Markdown) and exit")
+    quiz.add_argument("--export", type=Path, default=None, metavar="PATH",
+                      help="write the whole bank (items, computed answers, verdicts, errata) as one JSON file and exit")
     quiz.add_argument("--bank", type=Path, default=None, help="question-bank folder (default: the packaged bank)")
     quiz.set_defaults(run=_run_quiz)
 
@@ -163,6 +169,12 @@ def build_parser() -> argparse.ArgumentParser:
     from minimind.serve import add_serve_args, serve_from_args
     add_serve_args(sub.add_parser("serve", help="OpenAI-compatible /v1/chat/completions server on loopback (continuous batching)")
                    ).set_defaults(run=serve_from_args)
+
+    from minimind.bench import add_bench_args, bench_from_args
+    add_bench_args(sub.add_parser("bench", help="benchmarks side by side: training step, decoding, batching, flash memory, MoE dispatch",
+                                  description="Each row measures ours and a baseline in the same run (interleaved, medians) "
+                                              "after checking both compute the same thing; the ratio is ours / baseline.")
+                   ).set_defaults(run=bench_from_args)
 
     de = sub.add_parser("demo", help="tokenizer -> pretrain -> SFT -> DPO -> GRPO on the book's data, with a report")
     de.add_argument("--out", default="runs/demo", help="output folder (default: runs/demo)")

@@ -1,14 +1,8 @@
-"""`minimind bench` as chapter 24 wires it: a subparser built by add_bench_args, run through set_defaults(run=...)."""
-import argparse, json
+"""`minimind bench` through the real command-line parser (chapter 24), in quick mode."""
+import json
 
-from minimind.bench import add_bench_args, bench_from_args, BENCHMARKS
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="minimind")
-    sub = parser.add_subparsers(dest="command", required=True)
-    add_bench_args(sub.add_parser("bench", help="benchmarks")).set_defaults(run=bench_from_args)
-    return parser
+from minimind.bench import BENCHMARKS
+from minimind.cli import build_parser as _parser, main
 
 
 def test_bench_subcommand_writes_json(tmp_path, capsys):
@@ -30,3 +24,8 @@ def test_bench_help_lists_benchmarks(capsys):
     text = capsys.readouterr().out
     assert "--quick" in text and "--only" in text and "--json" in text and "--device" in text
     assert all(name in text for name in BENCHMARKS)
+
+
+def test_bench_through_main(capsys):
+    assert main(["bench", "--quick", "--only", "flash", "--device", "cpu"]) == 0
+    assert "flash" in capsys.readouterr().out
