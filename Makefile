@@ -55,7 +55,7 @@ docs-check: docs
 
 demo: setup
 	$(BIN)/minimind demo --out runs/demo
-	@echo "open runs/demo/report.md; talk to the model: $(BIN)/minimind chat --model runs/demo/sft/model"
+	@echo "open runs/demo/report.md; talk to the model: $(BIN)/minimind chat --model runs/demo/grpo/model"
 
 quiz: setup
 	$(BIN)/minimind quiz
