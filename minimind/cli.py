@@ -267,8 +267,8 @@ def _run_supervised(args: argparse.Namespace, tok, model, out: Path) -> int:
         ds, loss_fn = PretrainDataset(source, tok, seq, on_error=args.on_error), lm_loss
     elif args.kind == "dpo":
         ds = DPODataset(args.data or book_preference_pairs(args.book_size, seed=args.seed), tok, seq, on_error=args.on_error)
-        from minimind.pipeline import dpo_loss_with_reference
-        loss_fn = dpo_loss_with_reference(copy.deepcopy(model).requires_grad_(False), args.beta)
+        from minimind.align.dpo import dpo_loss_fn
+        loss_fn = dpo_loss_fn(copy.deepcopy(model).requires_grad_(False), args.beta)
     else:
         ds, loss_fn = SFTDataset(args.data or book_sft_conversations(args.book_size, seed=args.seed), tok, seq, on_error=args.on_error), sft_loss
     if args.kind == "distill":

@@ -6,8 +6,8 @@ Docs: https://minimind-book.github.io/minimind/pipeline.html.md"""
 
 # %% auto #0
 __all__ = ['PRETRAIN_PROMPTS', 'SFT_QUESTIONS', 'DemoConfig', 'heldout_lm_loss', 'answer', 'heldout_sft_loss',
-           'arithmetic_accuracy', 'continue_text', 'stage_pretrain', 'stage_sft', 'preference_split',
-           'dpo_loss_with_reference', 'stage_dpo', 'stage_grpo', 'write_report', 'run_demo']
+           'arithmetic_accuracy', 'continue_text', 'stage_pretrain', 'stage_sft', 'preference_split', 'stage_dpo',
+           'stage_grpo', 'write_report', 'run_demo']
 
 # %% ../nbs/23_pipeline.ipynb #5f262e5e
 import copy, json, math, time
@@ -24,14 +24,15 @@ from .data import (PretrainDataset, SFTDataset, DPODataset, book_pretrain_texts,
 from .train import TrainConfig, train, evaluate, plot_history
 from .sft import sft_loss, epoch_batches
 from .generate import generate
-from .align.dpo import dpo_batch_loss, with_reference_logps, evaluate_preferences
+from .quiz import atomic_write
+from .align.dpo import dpo_loss_fn, with_reference_logps, evaluate_preferences
 from .align.grpo import GRPOConfig, train_grpo, sampled_accuracy, arithmetic_split
 
 
 # %% ../nbs/23_pipeline.ipynb #03b1d622
 @dataclass
 class DemoConfig:
-    "Sizes and steps of the end-to-end demo (defaults: about ten minutes on 2 CPU cores)."
+    "Sizes and steps of the end-to-end demo (defaults: about two minutes on 2 idle CPU cores)."
     out_dir: str = "runs/demo"
     seed: int = 0
     model: dict = field(default_factory=lambda: dict(hidden_size=128, num_hidden_layers=4, num_attention_heads=4,
@@ -161,14 +162,6 @@ def preference_split(pairs: list[dict]) -> tuple[list[dict], list[dict]]:
     return [p for p in pairs if str(p["chosen"][:-1]) not in held], [p for p in pairs if str(p["chosen"][:-1]) in held]
 
 
-def dpo_loss_with_reference(ref: MiniMindForCausalLM, beta: float = 0.1) -> Callable:
-    "A DPO `loss_fn` for `train` whose frozen reference log-probs are computed per batch (under no_grad), not up front."
-    def loss_fn(model, batch: dict):
-        ref.to(batch["chosen_input_ids"].device)
-        return dpo_batch_loss(model, with_reference_logps([batch], ref)[0], beta)
-    return loss_fn
-
-
 def _question(pair: dict) -> str: return pair["chosen"][-2]["content"]
 
 
@@ -188,7 +181,7 @@ def stage_dpo(cfg: DemoConfig, tokenizer: MiniMindTokenizer, model: MiniMindForC
                      weight_decay=0.0, eval_every=max(1, cfg.dpo_steps // 8), out_dir=str(out / "dpo"),
                      save_every=max(1, cfg.dpo_steps // 4), seed=cfg.seed, resume=True, progress=cfg.progress)
     t0 = time.perf_counter()
-    history = train(model, epoch_batches(ds, cfg.dpo_batch, seed=cfg.seed), tc, loss_fn=dpo_loss_with_reference(ref, cfg.dpo_beta),
+    history = train(model, epoch_batches(ds, cfg.dpo_batch, seed=cfg.seed), tc, loss_fn=dpo_loss_fn(ref, cfg.dpo_beta),
                     eval_fn=lambda m: {f"heldout_{k}": v for k, v in evaluate_preferences(m, test_b, cfg.dpo_beta).items()})
     after = measure()
     model.save_pretrained(out / "dpo" / "model")
@@ -250,9 +243,9 @@ def write_report(out: Path, results: list[dict], tokenizer_info: dict) -> Path:
         for p in r["before"]["samples"]:
             lines.append(f"| {_cell(p)} | {_cell(r['before']['samples'][p])} | {_cell(r['after']['samples'][p])} |")
     path = out / "report.md"
-    tmp = path.with_suffix(".md.tmp"); tmp.write_text("\n".join(lines) + "\n", encoding="utf-8"); tmp.replace(path)
-    (out / "metrics.json").write_text(json.dumps([{k: v for k, v in r.items() if k not in ("history", "plot")} for r in results],
-                                                 indent=2, ensure_ascii=False), encoding="utf-8")
+    atomic_write(path, "\n".join(lines) + "\n")
+    atomic_write(out / "metrics.json", json.dumps([{k: v for k, v in r.items() if k not in ("history", "plot")} for r in results],
+                                                  indent=2, ensure_ascii=False))
     return path
 
 

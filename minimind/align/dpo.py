@@ -6,11 +6,11 @@ Docs: https://minimind-book.github.io/minimind/dpo.html.md"""
 
 # %% auto #0
 __all__ = ['token_logprobs', 'sequence_logprobs', 'dpo_loss', 'preference_stats', 'dpo_logps', 'with_reference_logps',
-           'dpo_batch_loss', 'evaluate_preferences', 'tiny_sft_policy']
+           'dpo_batch_loss', 'dpo_loss_fn', 'evaluate_preferences', 'tiny_sft_policy']
 
 # %% ../../nbs/14_dpo.ipynb #5a1e5267
 import random
-from typing import Iterable
+from typing import Callable, Iterable
 
 import torch
 import torch.nn.functional as F
@@ -80,6 +80,14 @@ def dpo_batch_loss(model: nn.Module, batch: dict, beta: float = 0.1, reduction: 
     pc, pr = dpo_logps(model, batch, reduction)
     loss, cr, rr = dpo_loss(pc, pr, batch["ref_chosen_logps"], batch["ref_rejected_logps"], beta)
     return loss, preference_stats(cr, rr)
+
+
+def dpo_loss_fn(ref_model: nn.Module, beta: float = 0.1, reduction: str = "sum") -> Callable:
+    "A `loss_fn` for `train` that computes the frozen reference's log-probs batch by batch (no pass over the data up front)."
+    def loss_fn(model: nn.Module, batch: dict) -> tuple[Tensor, dict]:
+        ref_model.to(batch["chosen_input_ids"].device)
+        return dpo_batch_loss(model, with_reference_logps([batch], ref_model, reduction)[0], beta, reduction)
+    return loss_fn
 
 
 @torch.no_grad()
