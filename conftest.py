@@ -6,7 +6,6 @@ nbval the nbdev semantics it lacks: `#| eval: false` cells are skipped, and cell
 `tst_flags` flag (e.g. `#| slow`) are skipped unless the flag is listed in MINIMIND_TEST_FLAGS.
 """
 import os, re
-import pytest
 
 _DIRECTIVE = re.compile(r"^\s*#\|\s*(.+?)\s*$")
 
@@ -15,18 +14,21 @@ def _directives(source: str) -> list[str]:
     return [m.group(1) for line in source.splitlines() if (m := _DIRECTIVE.match(line))]
 
 
-def pytest_collection_modifyitems(config, items):
+def skip_reason(source: str) -> str | None:
+    "Why the test run skips a code cell with this source (nbdev directives), or None; tools/docs/build.py uses it too."
     enabled = set(os.environ.get("MINIMIND_TEST_FLAGS", "").split())
+    for d in _directives(source):
+        if d.replace(" ", "") in ("eval:false", "eval:False"): return "#| eval: false"
+        if d == "slow" and d not in enabled: return f"#| {d} (set MINIMIND_TEST_FLAGS={d} to run)"
+    return None
+
+
+def pytest_collection_modifyitems(config, items):
+    import pytest                      # here, so tools/docs/build.py can import skip_reason without pytest installed
     for item in items:
         cell = getattr(item, "cell", None)
-        if cell is None: continue
-        for d in _directives(cell.source):
-            key = d.replace(" ", "")
-            if key in ("eval:false", "eval:False"):
-                item.add_marker(pytest.mark.skip(reason="#| eval: false"))
-            elif d in ("slow",) and d not in enabled:
-                item.add_marker(pytest.mark.skip(reason=f"#| {d} (set MINIMIND_TEST_FLAGS={d} to run)"))
-
+        if cell is not None and (reason := skip_reason(cell.source)):
+            item.add_marker(pytest.mark.skip(reason=reason))
 
 # --- executed notebooks for the docs site -------------------------------------------------------
 # `MINIMIND_SAVE_EXECUTED=DIR pytest --nbval-lax nbs ...` writes each notebook that nbval ran to

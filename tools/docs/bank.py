@@ -3,8 +3,7 @@
 The exporter nests what a kind needs (`numeric: {answer, unit, rel_tol, abs_tol, computed_by, kwargs}`,
 `code: {function, starter, solution}`); drills.js reads flat fields, so they are lifted onto the item here.
 """
-import json, tempfile
-from pathlib import Path
+import json
 
 
 def flatten(item: dict) -> dict:
@@ -20,8 +19,7 @@ def flatten(item: dict) -> dict:
 
 def bank_data() -> dict:
     "The whole bank (topics, items with computed numeric answers, claims, errata) as JSON-ready data."
-    from minimind.quiz import export_bank_json
-    with tempfile.TemporaryDirectory() as d:
-        data = json.loads(export_bank_json(Path(d) / "bank.json").read_text(encoding="utf-8"))
+    from minimind.quiz import bank_records, load_bank
+    data = json.loads(json.dumps(bank_records(load_bank()), ensure_ascii=False))   # exactly what export_bank_json writes
     data["items"] = [flatten(i) for i in data["items"]]
     return data

@@ -18,6 +18,8 @@ HERE = Path(__file__).resolve().parent
 NBS = ROOT / "nbs"
 sys.path.insert(0, str(HERE))
 import bank as bankmod  # noqa: E402
+sys.path.insert(0, str(ROOT))
+from conftest import skip_reason  # noqa: E402
 
 _DIRECTIVE = re.compile(r"^\s*#\|\s*(.+?)\s*$")
 _WIDGET_MIMES = ("application/vnd.jupyter.widget-view+json", "application/vnd.jupyter.widget-state+json")
@@ -34,10 +36,8 @@ def directives(source: str) -> dict:
 
 
 def skipped_in_tests(cell) -> bool:
-    "The tests skip this cell (conftest.py): `#| eval: false`, or a tst_flags flag not enabled."
-    d = directives(cell.source)
-    enabled = set(os.environ.get("MINIMIND_TEST_FLAGS", "").split())
-    return d.get("eval", "").lower() == "false" or ("slow" in d and "slow" not in enabled)
+    "The tests skip this cell: the rule is conftest.py's `skip_reason` (`#| eval: false`, a tst_flags flag not enabled)."
+    return skip_reason(cell.source) is not None
 
 
 def write_if_changed(path: Path, data) -> None:
