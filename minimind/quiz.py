@@ -7,14 +7,14 @@ Docs: https://minimind-book.github.io/minimind/quiz.html.md"""
 # %% auto #0
 __all__ = ['KINDS', 'VERDICTS', 'CHAPTERS', 'SEED_FILE', 'ERRATA_FILE', 'GRADERS', 'LEITNER_DAYS', 'PROGRESS_FILE', 'UI',
            'DOCS_URL', 'BANK_FORMAT', 'BankError', 'Option', 'Item', 'Claim', 'Topic', 'Bank', 'topic_matches',
-           'load_bank', 'bank_dir', 'SeedTurn', 'seed_turns', 'normalize_ws', 'seed_coverage', 'misquoted_claims',
-           'Result', 'resolve', 'numeric_value', 'parse_number', 'grade_numeric', 'grade_choice', 'grade_open',
-           'Grader', 'fold_online_softmax', 'load_user_function', 'grade_code', 'Card', 'utcnow', 'leitner_update',
-           'is_due', 'data_dir', 'atomic_write', 'Progress', 'load_progress', 'SessionSummary', 'select_items',
-           'run_session', 'format_summary', 'list_topics', 'quiz_command', 'errata_records', 'write_errata',
-           'errata_markdown', 'section_anchor', 'chapter_url', 'bank_records', 'export_bank_json', 'model_parameters',
-           'spo_forgetting_factor', 'spo_baseline_after', 'int8_linear_bytes', 'batching_decode_steps', 'item_widget',
-           'deck_widget']
+           'load_bank', 'bank_dir', 'claim_markdown', 'show_claim', 'SeedTurn', 'seed_turns', 'normalize_ws',
+           'seed_coverage', 'misquoted_claims', 'Result', 'resolve', 'numeric_value', 'parse_number', 'grade_numeric',
+           'grade_choice', 'grade_open', 'Grader', 'fold_online_softmax', 'load_user_function', 'grade_code', 'Card',
+           'utcnow', 'leitner_update', 'is_due', 'data_dir', 'atomic_write', 'Progress', 'load_progress',
+           'SessionSummary', 'select_items', 'run_session', 'format_summary', 'list_topics', 'quiz_command',
+           'errata_records', 'write_errata', 'errata_markdown', 'section_anchor', 'chapter_url', 'bank_records',
+           'export_bank_json', 'model_parameters', 'spo_forgetting_factor', 'spo_baseline_after', 'int8_linear_bytes',
+           'batching_decode_steps', 'item_widget', 'deck_widget']
 
 # %% ../nbs/21_quiz.ipynb #627a811a
 import importlib, json, math, os, random, re, sys, tempfile, tomllib, traceback
@@ -268,6 +268,25 @@ def bank_dir() -> Path:
     for d in (pkg / "interview", pkg.parent / "interview"):
         if (d / SEED_FILE).is_file(): return d
     raise FileNotFoundError(f"question bank not found next to {pkg}; set MINIMIND_BANK_DIR")
+
+# %% ../nbs/21_quiz.ipynb #42a9881d
+_VERDICT_LABEL = {"right": ("right", "正确"), "wrong": ("wrong", "错误"), "misleading": ("misleading", "有误导性")}
+
+def claim_markdown(claim_id: str, bank: Optional[Bank] = None) -> str:
+    "Markdown for one seed claim: the quote, the bank's verdict (English and Chinese), the note and the evidence."
+    bank = bank or load_bank()
+    found = [c for c in bank.claims if c.id == claim_id]
+    if not found: raise KeyError(f"no claim {claim_id!r} in the bank ({bank_dir()}); claims look like 's08.c2'")
+    c = found[0]
+    en, zh = _VERDICT_LABEL[c.verdict]
+    quote = "\n".join("> " + line for line in c.quote.strip().splitlines())
+    return f"{quote}\n\n**Seed claim {c.id} — {en}（{zh}）.** {c.note.strip()}\n\n*Evidence: {c.evidence.strip()}*"
+
+def show_claim(claim_id: str):
+    "Display the bank's verdict on one seed claim in a notebook (Markdown), and return the claim's verdict."
+    from IPython.display import Markdown, display
+    display(Markdown(claim_markdown(claim_id)))
+    return next(c.verdict for c in load_bank().claims if c.id == claim_id)
 
 # %% ../nbs/21_quiz.ipynb #4362c3e5
 @dataclass(frozen=True)
