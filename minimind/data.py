@@ -107,8 +107,11 @@ def _parse_line(raw: bytes) -> object:
     "One jsonl line: UTF-8 bytes -> JSON value, or BadRecord('not UTF-8' | 'bad JSON')."
     try: text = raw.decode("utf-8")
     except UnicodeDecodeError as e: raise BadRecord("not UTF-8", f"byte 0x{raw[e.start]:02x} at byte {e.start} of the line") from None
+    text = text.rstrip("\r\n")                  # the line break is not part of the record: errors point into the line
     try: return json.loads(text)
-    except json.JSONDecodeError as e: raise BadRecord("bad JSON", f"{e.msg} at column {e.colno}") from None
+    except json.JSONDecodeError as e:
+        where = "at the end of the line" if e.pos >= len(text) else f"at column {e.colno}"
+        raise BadRecord("bad JSON", f"{e.msg} {where}") from None
 
 def _validated(items: Iterable[tuple[str, object]], kind: str, on_error: str, max_chars: int | None,
                report: SkipReport, name: str) -> Iterator[dict]:
@@ -394,7 +397,7 @@ def _pretrain_item(text: str, tokenizer: MiniMindTokenizer, max_length: int) -> 
     return {"input_ids": ids, "labels": ids.clone()}
 
 class PretrainDataset(Dataset):
-    "{'text'} records (or plain strings) -> <|im_start|> text <|im_end|> ids, truncated to max_length; labels = ids."
+    "{'text'} records (or plain strings) -> <|im_start|> text <|im_end|> ids (lengths vary: batch with `DataLoader(ds, collate_fn=pad_collate)`)."
     def __init__(self, source, tokenizer: MiniMindTokenizer, max_length: int = 512, on_error: str = "raise"):
         self.records, self.tokenizer, self.max_length = _source_records(source, "pretrain", on_error), tokenizer, max_length
 
