@@ -32,7 +32,51 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int = 6400) -> Tokenizer:
     tok.train_from_iterator(texts, trainer=trainer)
     return tok
 
-# %% ../nbs/01_tokenizer.ipynb #2da987dc
+# %% ../nbs/01_tokenizer.ipynb #2951a0b1
+def _pick(rng: random.Random, xs: list):
+    "One element of `xs`, drawn with `rng.random()` only (stable across Python versions)."
+    return xs[int(rng.random() * len(xs))]
+
+def _concept_doc(rng: random.Random) -> str:
+    "A definition of one LLM idea, in English, Chinese or both."
+    en, zh, den, dzh = _pick(rng, _CONCEPTS)
+    return _pick(rng, [f"{en[0].upper() + en[1:]} is {den}.", f"{zh}是{dzh}。",
+                       f"In a small language model, {en} is {den}. 在小模型里，{zh}是{dzh}。",
+                       f"Question: what is {en}? Answer: {den}.", f"问：什么是{zh}？答：{dzh}。"])
+
+def _story_doc(rng: random.Random) -> str:
+    "A one-sentence story in English or Chinese."
+    (t, t2), (n, n2), (v, v2), (o, o2), (p, p2), (f, f2) = (
+        _pick(rng, xs) for xs in (_TIMES, _NAMES, _VERBS, _OBJECTS, _PLACES, _FEELINGS))
+    return _pick(rng, [f"{t}, {n} {v} {o} in {p} and felt {f}.", f"{t2}，{n2}在{p2}{v2}{o2}，心里{f2}。"])
+
+def _arithmetic_doc(rng: random.Random) -> str:
+    "A sum or product of two numbers below 100, in words or symbols."
+    a, b = int(rng.random() * 100), int(rng.random() * 100)
+    return _pick(rng, [f"{a} + {b} = {a + b}", f"{a} 加 {b} 等于 {a + b}。", f"{a} times {b} is {a * b}.",
+                       f"{a} 乘以 {b} 等于 {a * b}。", f"If you have {a} apples and get {b} more, you have {a + b}."])
+
+def _glossary_doc(rng: random.Random) -> str:
+    "A bilingual glossary line pairing Chinese and English words."
+    (zh, en), (zh2, en2) = _pick(rng, _WORDS), _pick(rng, _WORDS)
+    return _pick(rng, [f"The Chinese word for {en} is {zh}.", f"“{zh}”的英文是 {en}。",
+                       f"我们今天学习“{zh}”和“{zh2}”这两个词。", f"Today we learn two words: {en} and {en2}.",
+                       f"{zh}和{zh2}，{en} and {en2}."])
+
+def _dialogue_doc(rng: random.Random) -> str:
+    "A short `user:`/`assistant:` exchange about one LLM idea."
+    en, zh, den, dzh = _pick(rng, _CONCEPTS)
+    return _pick(rng, [f"user: Can you explain {en}?\nassistant: Sure. It is {den}.",
+                       f"user: 请解释一下{zh}。\nassistant: 好的，{zh}是{dzh}。",
+                       f"system: You are a helpful assistant.\nuser: What is {en}?\nassistant: {den[0].upper() + den[1:]}."])
+
+def book_corpus(n_docs: int = 4000, seed: int = 0) -> list[str]:
+    "Deterministic bilingual (English + Chinese) corpus of short documents about this book's topics."
+    rng = random.Random(seed)
+    makers = [_concept_doc, _story_doc, _arithmetic_doc, _glossary_doc, _dialogue_doc]
+    return [makers[i % len(makers)](rng) for i in range(n_docs)]
+
+# %% ../nbs/01_tokenizer.ipynb #5557b678
 _CONCEPTS = [  # (English, Chinese, English definition, Chinese definition)
     ("a token", "词元", "a small piece of text that the model reads as one unit", "模型一次读入的一小段文本"),
     ("a tokenizer", "分词器", "the program that turns text into token ids and back", "把文本变成词元编号、再变回文本的程序"),
@@ -81,103 +125,13 @@ _VERBS = [("found", "找到了"), ("bought", "买了"), ("saw", "看见了"), ("
 _TIMES = [("In the morning", "早上"), ("At noon", "中午"), ("In the evening", "晚上"), ("Yesterday", "昨天"), ("Today", "今天")]
 _FEELINGS = [("happy", "很开心"), ("tired", "有点累"), ("curious", "很好奇"), ("surprised", "很惊讶"), ("calm", "很平静")]
 
-def _pick(rng: random.Random, xs: list):
-    "One element of `xs`, drawn with `rng.random()` only (stable across Python versions)."
-    return xs[int(rng.random() * len(xs))]
-
-def _concept_doc(rng: random.Random) -> str:
-    "A definition of one LLM idea, in English, Chinese or both."
-    en, zh, den, dzh = _pick(rng, _CONCEPTS)
-    return _pick(rng, [f"{en[0].upper() + en[1:]} is {den}.", f"{zh}是{dzh}。",
-                       f"In a small language model, {en} is {den}. 在小模型里，{zh}是{dzh}。",
-                       f"Question: what is {en}? Answer: {den}.", f"问：什么是{zh}？答：{dzh}。"])
-
-def _story_doc(rng: random.Random) -> str:
-    "A one-sentence story in English or Chinese."
-    (t, t2), (n, n2), (v, v2), (o, o2), (p, p2), (f, f2) = (
-        _pick(rng, xs) for xs in (_TIMES, _NAMES, _VERBS, _OBJECTS, _PLACES, _FEELINGS))
-    return _pick(rng, [f"{t}, {n} {v} {o} in {p} and felt {f}.", f"{t2}，{n2}在{p2}{v2}{o2}，心里{f2}。"])
-
-def _arithmetic_doc(rng: random.Random) -> str:
-    "A sum or product of two numbers below 100, in words or symbols."
-    a, b = int(rng.random() * 100), int(rng.random() * 100)
-    return _pick(rng, [f"{a} + {b} = {a + b}", f"{a} 加 {b} 等于 {a + b}。", f"{a} times {b} is {a * b}.",
-                       f"{a} 乘以 {b} 等于 {a * b}。", f"If you have {a} apples and get {b} more, you have {a + b}."])
-
-def _glossary_doc(rng: random.Random) -> str:
-    "A bilingual glossary line pairing Chinese and English words."
-    (zh, en), (zh2, en2) = _pick(rng, _WORDS), _pick(rng, _WORDS)
-    return _pick(rng, [f"The Chinese word for {en} is {zh}.", f"“{zh}”的英文是 {en}。",
-                       f"我们今天学习“{zh}”和“{zh2}”这两个词。", f"Today we learn two words: {en} and {en2}.",
-                       f"{zh}和{zh2}，{en} and {en2}."])
-
-def _dialogue_doc(rng: random.Random) -> str:
-    "A short `user:`/`assistant:` exchange about one LLM idea."
-    en, zh, den, dzh = _pick(rng, _CONCEPTS)
-    return _pick(rng, [f"user: Can you explain {en}?\nassistant: Sure. It is {den}.",
-                       f"user: 请解释一下{zh}。\nassistant: 好的，{zh}是{dzh}。",
-                       f"system: You are a helpful assistant.\nuser: What is {en}?\nassistant: {den[0].upper() + den[1:]}."])
-
-def book_corpus(n_docs: int = 4000, seed: int = 0) -> list[str]:
-    "Deterministic bilingual (English + Chinese) corpus of short documents about this book's topics."
-    rng = random.Random(seed)
-    makers = [_concept_doc, _story_doc, _arithmetic_doc, _glossary_doc, _dialogue_doc]
-    return [makers[i % len(makers)](rng) for i in range(n_docs)]
-
-# %% ../nbs/01_tokenizer.ipynb #ef83ecc9
-def _read_json(path: Path) -> dict:
-    "A JSON object from `path`, or a ValueError naming the file."
-    try: data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e: raise ValueError(f"{path}: not valid JSON ({e})") from None
-    if not isinstance(data, dict): raise ValueError(f"{path}: expected a JSON object, got {type(data).__name__}")
-    return data
-
-def _check_messages(messages: list[dict]) -> list[dict]:
-    "Raise a ValueError naming the message index and field unless every message is a ChatML turn."
-    if not isinstance(messages, (list, tuple)): raise ValueError(f"messages must be a list of dicts, got {type(messages).__name__}")
-    for i, m in enumerate(messages):
-        if not isinstance(m, dict): raise ValueError(f"messages[{i}] must be a dict with 'role' and 'content', got {type(m).__name__}")
-        if m.get("role") not in CHAT_ROLES:
-            raise ValueError(f"messages[{i}]['role'] must be one of {', '.join(CHAT_ROLES)}; got {m.get('role')!r}")
-        if not isinstance(m.get("content"), str):
-            raise ValueError(f"messages[{i}]['content'] must be a str, got {type(m.get('content')).__name__}")
-    return list(messages)
-
+# %% ../nbs/01_tokenizer.ipynb #a344da48
 class MiniMindTokenizer:
     "Byte-level BPE with MiniMind's special tokens (ids 0, 1, 2) and a ChatML chat template."
     def __init__(self, tokenizer: Tokenizer, chat_template: str | None = None):
         for i, t in enumerate(SPECIAL_TOKENS):
             if tokenizer.token_to_id(t) != i: raise ValueError(f"special token {t!r} must have id {i}, found {tokenizer.token_to_id(t)}")
         self.tokenizer, self.chat_template = tokenizer, chat_template
-
-    @classmethod
-    def from_file(cls, path: str | Path) -> "MiniMindTokenizer":
-        "Load a directory holding tokenizer.json (+ tokenizer_config.json), or a tokenizer.json path."
-        path = Path(path)
-        file = path / "tokenizer.json" if path.is_dir() else path
-        if not file.is_file(): raise FileNotFoundError(f"no tokenizer file at {file}")
-        try: tokenizer = Tokenizer.from_file(str(file))
-        except Exception as e: raise ValueError(f"{file}: not a tokenizers JSON file ({e})") from None
-        config, jinja = file.with_name("tokenizer_config.json"), file.with_name("chat_template.jinja")
-        template = _read_json(config).get("chat_template") if config.is_file() else None
-        if template is None and jinja.is_file(): template = jinja.read_text(encoding="utf-8")
-        try: return cls(tokenizer, template)
-        except ValueError as e: raise ValueError(f"{file}: {e}") from None
-
-    def save(self, directory: str | Path) -> Path:
-        "Write tokenizer.json and a MiniMind-style tokenizer_config.json into `directory`."
-        d = Path(directory)
-        d.mkdir(parents=True, exist_ok=True)
-        self.tokenizer.save(str(d / "tokenizer.json"))
-        added = {str(i): {"content": t.content, "lstrip": t.lstrip, "normalized": t.normalized, "rstrip": t.rstrip,
-                          "single_word": t.single_word, "special": t.special}
-                 for i, t in sorted(self.tokenizer.get_added_tokens_decoder().items())}
-        config = {"add_bos_token": False, "add_eos_token": False, "add_prefix_space": False, "added_tokens_decoder": added,
-                  "bos_token": SPECIAL_TOKENS[1], "eos_token": SPECIAL_TOKENS[2], "pad_token": SPECIAL_TOKENS[0],
-                  "unk_token": SPECIAL_TOKENS[0], "clean_up_tokenization_spaces": False, "model_max_length": 32768,
-                  "tokenizer_class": "PreTrainedTokenizerFast", "chat_template": self.chat_template or CHATML_TEMPLATE}
-        (d / "tokenizer_config.json").write_text(json.dumps(config, ensure_ascii=False, indent=2), encoding="utf-8")
-        return d
 
     def encode(self, text: str, add_special_tokens: bool = False) -> list[int]:
         "Token ids of `text`; with `add_special_tokens`, wrapped as <|im_start|> … <|im_end|>."
@@ -209,6 +163,18 @@ class MiniMindTokenizer:
     def __len__(self) -> int: return self.vocab_size
     def __repr__(self) -> str: return f"MiniMindTokenizer(vocab_size={self.vocab_size}, special_tokens={SPECIAL_TOKENS})"
 
+# %% ../nbs/01_tokenizer.ipynb #30e769e1
+def _check_messages(messages: list[dict]) -> list[dict]:
+    "Raise a ValueError naming the message index and field unless every message is a ChatML turn."
+    if not isinstance(messages, (list, tuple)): raise ValueError(f"messages must be a list of dicts, got {type(messages).__name__}")
+    for i, m in enumerate(messages):
+        if not isinstance(m, dict): raise ValueError(f"messages[{i}] must be a dict with 'role' and 'content', got {type(m).__name__}")
+        if m.get("role") not in CHAT_ROLES:
+            raise ValueError(f"messages[{i}]['role'] must be one of {', '.join(CHAT_ROLES)}; got {m.get('role')!r}")
+        if not isinstance(m.get("content"), str):
+            raise ValueError(f"messages[{i}]['content'] must be a str, got {type(m.get('content')).__name__}")
+    return list(messages)
+
 # %% ../nbs/01_tokenizer.ipynb #cc6254b4
 BOOK_VOCAB_SIZE = 1024  # the book corpus saturates near 3.8k tokens; above ~1.5k BPE memorises template clauses
 
@@ -216,3 +182,42 @@ BOOK_VOCAB_SIZE = 1024  # the book corpus saturates near 3.8k tokens; above ~1.5
 def book_tokenizer() -> MiniMindTokenizer:
     "The book's tokenizer: byte-level BPE (BOOK_VOCAB_SIZE tokens) on `book_corpus()`, trained once per process."
     return MiniMindTokenizer(train_tokenizer(book_corpus(), BOOK_VOCAB_SIZE))
+
+# %% ../nbs/01_tokenizer.ipynb #a34a0e88
+def _read_json(path: Path) -> dict:
+    "A JSON object from `path`, or a ValueError naming the file."
+    try: data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e: raise ValueError(f"{path}: not valid JSON ({e})") from None
+    if not isinstance(data, dict): raise ValueError(f"{path}: expected a JSON object, got {type(data).__name__}")
+    return data
+
+def _from_file(cls, path: str | Path) -> "MiniMindTokenizer":
+    "Load a directory holding tokenizer.json (+ tokenizer_config.json), or a tokenizer.json path."
+    path = Path(path)
+    file = path / "tokenizer.json" if path.is_dir() else path
+    if not file.is_file(): raise FileNotFoundError(f"no tokenizer file at {file}")
+    try: tokenizer = Tokenizer.from_file(str(file))
+    except Exception as e: raise ValueError(f"{file}: not a tokenizers JSON file ({e})") from None
+    config, jinja = file.with_name("tokenizer_config.json"), file.with_name("chat_template.jinja")
+    template = _read_json(config).get("chat_template") if config.is_file() else None
+    if template is None and jinja.is_file(): template = jinja.read_text(encoding="utf-8")
+    try: return cls(tokenizer, template)
+    except ValueError as e: raise ValueError(f"{file}: {e}") from None
+
+def _save(self, directory: str | Path) -> Path:
+    "Write tokenizer.json and a MiniMind-style tokenizer_config.json into `directory`."
+    d = Path(directory)
+    d.mkdir(parents=True, exist_ok=True)
+    self.tokenizer.save(str(d / "tokenizer.json"))
+    added = {str(i): {"content": t.content, "lstrip": t.lstrip, "normalized": t.normalized, "rstrip": t.rstrip,
+                      "single_word": t.single_word, "special": t.special}
+             for i, t in sorted(self.tokenizer.get_added_tokens_decoder().items())}
+    config = {"add_bos_token": False, "add_eos_token": False, "add_prefix_space": False, "added_tokens_decoder": added,
+              "bos_token": SPECIAL_TOKENS[1], "eos_token": SPECIAL_TOKENS[2], "pad_token": SPECIAL_TOKENS[0],
+              "unk_token": SPECIAL_TOKENS[0], "clean_up_tokenization_spaces": False, "model_max_length": 32768,
+              "tokenizer_class": "PreTrainedTokenizerFast", "chat_template": self.chat_template or CHATML_TEMPLATE}
+    (d / "tokenizer_config.json").write_text(json.dumps(config, ensure_ascii=False, indent=2), encoding="utf-8")
+    return d
+
+MiniMindTokenizer.from_file = classmethod(_from_file)
+MiniMindTokenizer.save = _save
