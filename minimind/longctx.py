@@ -1,4 +1,4 @@
-"""A tiny model trained on 64-token windows, read at 512 tokens with plain RoPE and with YaRN (with and without its temperature), and the seed's "lost in the middle" claims put to measurement.
+"""A small model trained on 256-token windows (head size 64), read at 1024 tokens with plain RoPE and with YaRN — static and dynamic, with and without its temperature, with the paper's constants and with constants fitted to the window — over three training seeds; and the seed's "lost in the middle" claims put to measurement.
 
 Docs: https://minimind-book.github.io/minimind/long_context.html.md"""
 
