@@ -1,9 +1,9 @@
 """One verdict per seed claim: the bank's.
 
 Chapters do not type a verdict on a seed claim in their own prose; they call `show_claim("sNN.cM")`, which renders the
-bank's quote, verdict and note. (a) No markdown cell outside the quiz notebooks (21_quiz and 21a_..., which explain
-the scheme) uses a verdict label; (b) every `show_claim` / `claim_markdown` call in a notebook names a claim that
-exists. Failures name the notebook, the cell and the words found.
+bank's quote, verdict and note. (a) No markdown cell uses a verdict label, except in the notebooks that explain the
+scheme (21_quiz, 21a_... to 21e_..., and the front page index.ipynb); (b) every `show_claim` call in a notebook names
+a claim that exists. Failures name the notebook, the cell and the words found.
 """
 import json, re
 from pathlib import Path
@@ -20,12 +20,12 @@ CLAIMS = {c.id for c in load_bank().claims}
 # so "*how* the mask is found, not *why*" is caught as well as "how, not why"
 VERDICT_WORDS = re.compile(r"wrong as stated|half[- ]right|half[- ]true|oversells?|misleading|verdicts?\b"
                            r"|\bhow\b[^.?!\n]{0,40}\bnot\s+why\b", re.I)
-CLAIM_CALL = re.compile(r"""\b(?:show_claim|claim_markdown)\(\s*(['"])(.*?)\1""")
+CLAIM_CALL = re.compile(r"""\bshow_claim\(\s*(['"])(.*?)\1""")
 
 
-def is_quiz_notebook(nb: Path) -> bool:
-    "Chapter 21 and its companion notebooks (21a_..., 21b_...) explain the verdict scheme itself."
-    return re.match(r"21[a-z]?_", nb.name) is not None
+def explains_the_scheme(nb: Path) -> bool:
+    "Chapter 21 and its companion notebooks (21a_..., 21b_...) explain the verdict scheme itself; so does the front page."
+    return re.match(r"21[a-z]?_", nb.name) is not None or nb.name == "index.ipynb"
 
 
 def cells(nb: Path) -> list:
@@ -43,10 +43,10 @@ def test_the_patterns_catch_what_chapters_wrote():
     assert verdict_words("**Half right.** Autocast works per op") and verdict_words("\"stable\" oversells it")
     assert verdict_words("- *No manual ρ*: half true") and verdict_words("is misleading.")
     assert not verdict_words("How does the cache grow? Not with the batch, with the length.")
-    assert CLAIM_CALL.findall('show_claim("s08.c2"); claim_markdown(\'s03.c6\')') == [('"', "s08.c2"), ("'", "s03.c6")]
+    assert CLAIM_CALL.findall('show_claim("s08.c2"); show_claim( \'s03.c6\')') == [('"', "s08.c2"), ("'", "s03.c6")]
 
 
-@pytest.mark.parametrize("nb", [n for n in NOTEBOOKS if not is_quiz_notebook(n)], ids=lambda p: p.name)
+@pytest.mark.parametrize("nb", [n for n in NOTEBOOKS if not explains_the_scheme(n)], ids=lambda p: p.name)
 def test_no_verdict_labels_in_chapter_prose(nb):
     bad = [f"  cell {i}: {words}" for i, c in enumerate(cells(nb))
            if c["cell_type"] == "markdown" and (words := verdict_words("".join(c["source"])))]
