@@ -9,7 +9,7 @@ __all__ = ['UI', 'KIND_NAMES', 'CHAPTERS_ZH', 'display_width', 'terminal_width',
            'humanize', 'SessionInterrupted', 'SessionSummary', 'run_session', 'format_summary', 'list_topics',
            'StopSignals', 'quiz_command']
 
-# %% ../nbs/21d_session.ipynb #fec53003
+# %% ../nbs/21d_session.ipynb #50406123
 import random, re, shutil, signal, threading, unicodedata
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
@@ -22,10 +22,11 @@ from .grade import Result, grade_choice, grade_code, grade_numeric, grade_open
 from .schedule import (Progress, due_counts, is_due, load_progress, retrievability, select_items, utcnow)
 
 
-# %% ../nbs/21d_session.ipynb #8c28ef0a
-_WIDE = re.compile(r"[\u1100-\u115f\u2e80-\ua4cf\uac00-\ud7a3\uf900-\ufaff\ufe30-\ufe4f\uff00-\uff60\uffe0-\uffe6]")
-_ATOM = re.compile(r"\s+|[\u1100-\u115f\u2e80-\ua4cf\uac00-\ud7a3\uf900-\ufaff\ufe30-\ufe4f\uff00-\uff60\uffe0-\uffe6]"
-                   r"|[^\s\u1100-\u115f\u2e80-\ua4cf\uac00-\ud7a3\uf900-\ufaff\ufe30-\ufe4f\uff00-\uff60\uffe0-\uffe6]+")
+# %% ../nbs/21d_session.ipynb #a343326a
+_CJK = "\u1100-\u115f\u2e80-\ua4cf\uac00-\ud7a3\uf900-\ufaff\ufe30-\ufe4f\uff00-\uff60\uffe0-\uffe6"
+_CLOSE = "，。、；：！？）》」』”’〕】…"          # never at the start of a line: they stay with what precedes them
+_WIDE = re.compile(f"[{_CJK}]")
+_ATOM = re.compile(f"\\s+|[{_CJK}][{_CLOSE}]*|[^\\s{_CJK}]+[{_CLOSE}]*")
 _UNIT_START = re.compile(r"^\s*(?:[-*•]|\d+[.)]|[（(]?\d+[）)])\s")   # a list entry starts a new line
 
 
@@ -83,7 +84,7 @@ def wrap_text(text: str, width: Optional[int] = None, indent: str = "") -> str:
     return "\n".join(out)
 
 
-# %% ../nbs/21d_session.ipynb #29ed0f32
+# %% ../nbs/21d_session.ipynb #5f65f1b2
 _UI_TEXT = {   # key: (English, Chinese); one table, so no message can lack its translation
     "header": ("minimind quiz · {n} question(s) · mode {mode} · progress: {path}",
                "minimind 面试题练习 · 共 {n} 题 · 模式 {mode} · 进度文件：{path}"),
@@ -101,6 +102,7 @@ _UI_TEXT = {   # key: (English, Chinese); one table, so no message can lack its 
     "open_prompt": ("Answer in your head or type it, then press Enter to reveal.",
                     "先在心里回答或直接输入答案，然后按回车查看参考答案。"),
     "answer": ("Answer", "参考答案"),
+    "colon": (": ", "："),
     "key_points": ("Key points", "要点"),
     "covered": ("Did you cover the key points? [y/n] ", "你的回答覆盖了这些要点吗？[y/n] "),
     "yes_no": ("Please answer y or n.", "请回答 y 或 n。"),
@@ -159,7 +161,7 @@ def humanize(delta: timedelta, lang: str = "en") -> str:
     return ui["days"].format(n=round(s / 86400))
 
 
-# %% ../nbs/21d_session.ipynb #28000464
+# %% ../nbs/21d_session.ipynb #e24f562c
 class _Quit(Exception):
     "The learner typed q (or closed the input)."
 
@@ -223,7 +225,7 @@ def _play_item(item: Item, lang: str, input_fn, write, width: int) -> Optional[R
     if item.kind == "open":
         write(wrap(f"{ui['open_prompt']} {ui['skip_quit']}", "  "))
         if _ask(input_fn, "> ").strip().lower() == "s": return None
-        write(f"\n{ui['answer']}:\n{wrap(item.text('answer', lang), '  ')}\n{ui['key_points']}:")
+        write(f"\n{ui['answer']}{ui['colon'].strip()}\n{wrap(item.text('answer', lang), '  ')}\n{ui['key_points']}{ui['colon'].strip()}")
         for p in item.text("key_points", lang): write(wrap(f"• {p}", "  "))
         return grade_open(item, _ask_yes_no(input_fn, write, ui["covered"], lang))
     if item.kind == "choice":
@@ -253,7 +255,7 @@ def _play_item(item: Item, lang: str, input_fn, write, width: int) -> Optional[R
     if result.detail: write(_indent(result.detail))
     write(wrap(item.text("answer", lang), "  "))
     if item.kind == "code" and not result.correct and _ask_yes_no(input_fn, write, ui["show_solution"], lang):
-        write(f"{ui['solution']}:\n{item.solution}")
+        write(f"{ui['solution']}{ui['colon'].strip()}\n{item.solution}")
     return result
 
 
@@ -309,16 +311,17 @@ def format_summary(summary: SessionSummary, bank: Bank, progress: Progress, lang
     if summary.by_kind:
         lines.append("  " + " · ".join(f"{kind_name(k, lang)} {r}/{a}" for k, (r, a) in sorted(summary.by_kind.items())))
     if summary.spaced:
-        lines.append(f"  {ui['spaced']}: " + ", ".join(f"{i} → {humanize(d, lang)}" for i, d in summary.spaced))
-    if summary.again: lines.append(f"  {ui['again']}: " + ", ".join(summary.again))
+        lines.append(f"  {ui['spaced']}{ui['colon']}" + ", ".join(f"{i} → {humanize(d, lang)}" for i, d in summary.spaced))
+    if summary.again: lines.append(f"  {ui['again']}{ui['colon']}" + ", ".join(summary.again))
     cards = {k: c for k, c in progress.cards.items() if k in bank.items}
     n_learning = sum(c.learning for c in cards.values())
-    lines.append(f"  {ui['cards_now']}: {ui['learning']} {n_learning} · {ui['in_review']} {len(cards) - n_learning}"
+    lines.append(f"  {ui['cards_now']}{ui['colon']}{ui['learning']} {n_learning} · {ui['in_review']} {len(cards) - n_learning}"
                  f" · {ui['never']} {len(bank.items) - len(cards)}")
     due = due_counts(progress, bank.items, now)
     nxt = due["next"].strftime("%Y-%m-%d %H:%M UTC") if due["next"] else "-"
-    lines.append(f"  {ui['due_now']}: {due['due_now']} · {ui['due_24h']}: {due['due_24h']} · {ui['due_7d']}: {due['due_7d']}"
-                 f" · {ui['next_review']}: {nxt}")
+    c = ui["colon"]
+    lines.append(f"  {ui['due_now']}{c}{due['due_now']} · {ui['due_24h']}{c}{due['due_24h']} · {ui['due_7d']}{c}{due['due_7d']}"
+                 f" · {ui['next_review']}{c}{nxt}")
     recall = sorted((retrievability(c, now), k) for k, c in cards.items() if not c.learning)
     if recall:
         weak = ", ".join(f"{k} {r:.0%}" for r, k in recall[:3])
@@ -327,7 +330,7 @@ def format_summary(summary: SessionSummary, bank: Bank, progress: Progress, lang
                      for out in (_fill(line.strip(), width, "  ", "    ") if line.startswith("  ") else [line]))
 
 
-# %% ../nbs/21d_session.ipynb #3ebee2b5
+# %% ../nbs/21d_session.ipynb #1701bb69
 def list_topics(bank: Bank, progress: Optional[Progress] = None) -> str:
     "A table of topics: id, title, items by kind, cards seen."
     rows = [f"{'topic':<20} {'open':>4} {'choice':>6} {'numeric':>7} {'code':>4} {'seen':>5}  title"]
