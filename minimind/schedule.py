@@ -9,7 +9,7 @@ __all__ = ['DESIRED_RETENTION', 'LEARNING_STEPS', 'RELEARNING_STEPS', 'LEARN_AHE
            'PROGRESS_VERSION', 'LEITNER_DAYS', 'Card', 'utcnow', 'review', 'is_due', 'retrievability', 'data_dir',
            'Progress', 'from_leitner', 'load_progress', 'select_items', 'due_counts']
 
-# %% ../nbs/21c_schedule.ipynb #af7edcfe
+# %% ../nbs/21c_schedule.ipynb #d1d26e07
 import json, math, random, re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -21,7 +21,7 @@ import fsrs
 from .bank import KINDS, Bank, atomic_write
 
 
-# %% ../nbs/21c_schedule.ipynb #7788705a
+# %% ../nbs/21c_schedule.ipynb #4a45973c
 DESIRED_RETENTION = 0.9                       # FSRS schedules a review when predicted recall falls to 90 %
 LEARNING_STEPS = (timedelta(minutes=1),)      # a new item answered wrong comes back after a minute; right: graduates
 RELEARNING_STEPS = (timedelta(minutes=10),)   # a review item answered wrong comes back after ten minutes
@@ -77,7 +77,7 @@ def retrievability(card: Optional[Card], now: datetime) -> float:
     return 0.0 if card is None else float(SCHEDULER.get_card_retrievability(card.memory, now))
 
 
-# %% ../nbs/21c_schedule.ipynb #fb6820c5
+# %% ../nbs/21c_schedule.ipynb #039c69f7
 PROGRESS_FILE = "quiz_progress.json"
 PROGRESS_VERSION = 2                          # 1: Leitner boxes (read and migrated); 2: FSRS cards
 LEITNER_DAYS = (0, 1, 3, 7, 16)               # version 1's boxes 1-5: days until an item was due again
@@ -116,7 +116,7 @@ class Progress:
         return self.cards[item_id]
 
 
-# %% ../nbs/21c_schedule.ipynb #1efdae04
+# %% ../nbs/21c_schedule.ipynb #4db0c7f8
 def _parse_time(v) -> Optional[datetime]:
     "An ISO date as an aware UTC datetime (a naive one is taken as UTC); None stays None."
     if v is None: return None
@@ -205,7 +205,7 @@ def _salvage(text: str) -> tuple:
     return cards, sessions
 
 
-# %% ../nbs/21c_schedule.ipynb #1087043d
+# %% ../nbs/21c_schedule.ipynb #6b307290
 def _backup(path: Path, raw: bytes, kind: str) -> Path:
     "Save the original bytes beside `path` as <name>.<kind>-<timestamp>, atomically; return the backup's path."
     backup = path.with_name(f"{path.name}.{kind}-{utcnow().strftime('%Y%m%dT%H%M%S%fZ')}")
@@ -259,7 +259,7 @@ def load_progress(path=None, now: Optional[datetime] = None) -> Progress:
     return prog
 
 
-# %% ../nbs/21c_schedule.ipynb #cdb3f03d
+# %% ../nbs/21c_schedule.ipynb #fa78e1ac
 def select_items(bank: Bank, progress: Progress, topics=None, mode: str = "all", count: int = 10,
                  now: Optional[datetime] = None, rng: Optional[random.Random] = None) -> list:
     "Due items first, least likely to be recalled first (learning cards count as 0), then never-seen items in random order; at most `count`."

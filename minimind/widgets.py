@@ -7,7 +7,7 @@ Docs: https://minimind-book.github.io/minimind/widgets.html.md"""
 # %% auto #0
 __all__ = ['item_widget', 'deck_widget']
 
-# %% ../nbs/21e_widgets.ipynb #231853e9
+# %% ../nbs/21e_widgets.ipynb #d6f63ee9
 from typing import Callable, Optional
 
 from .bank import CHAPTERS, Item
