@@ -11,7 +11,7 @@ __all__ = ['KINDS', 'VERDICTS', 'CHAPTERS', 'SEED_FILE', 'ERRATA_FILE', 'DOCS_UR
            'errata_records', 'write_errata', 'errata_markdown', 'section_anchor', 'chapter_url', 'bank_records',
            'export_bank_json']
 
-# %% ../nbs/21a_bank.ipynb #c3e4f830
+# %% ../nbs/21a_bank.ipynb #cdd761f3
 import json, os, re, tempfile, tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -264,7 +264,7 @@ def bank_dir() -> Path:
         if (d / SEED_FILE).is_file(): return d
     raise FileNotFoundError(f"question bank not found next to {pkg}; set MINIMIND_BANK_DIR")
 
-# %% ../nbs/21a_bank.ipynb #15ef19d8
+# %% ../nbs/21a_bank.ipynb #e0608600
 def atomic_write(path: Path, data) -> None:
     "Replace `path` with `data` (str or bytes) atomically: temp file in the same folder, fsync, rename, fsync the folder."
     path = Path(path)

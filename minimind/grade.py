@@ -9,7 +9,7 @@ __all__ = ['GRADERS', 'Result', 'resolve', 'numeric_value', 'parse_number', 'gra
            'Grader', 'fold_online_softmax', 'load_user_function', 'grade_code', 'model_parameters',
            'spo_forgetting_factor', 'spo_baseline_after', 'int8_linear_bytes', 'batching_decode_steps']
 
-# %% ../nbs/21b_grade.ipynb #31268321
+# %% ../nbs/21b_grade.ipynb #54bea3ee
 import importlib, math, traceback
 from dataclasses import dataclass
 from typing import Callable, Optional

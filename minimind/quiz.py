@@ -7,7 +7,7 @@ Docs: https://minimind-book.github.io/minimind/quiz.html.md"""
 # %% auto #0
 __all__ = []
 
-# %% ../nbs/21_quiz.ipynb #d8d18b71
+# %% ../nbs/21_quiz.ipynb #737f623a
 # the quiz is five modules, each with its own notebook (21a-21e); `minimind.quiz` keeps every public name importable
 from .bank import *
 from .grade import *

@@ -9,7 +9,7 @@ __all__ = ['DESIRED_RETENTION', 'LEARNING_STEPS', 'RELEARNING_STEPS', 'LEARN_AHE
            'PROGRESS_VERSION', 'LEITNER_DAYS', 'Card', 'utcnow', 'review', 'is_due', 'retrievability', 'data_dir',
            'Progress', 'from_leitner', 'load_progress', 'select_items', 'due_counts']
 
-# %% ../nbs/21c_schedule.ipynb #d1d26e07
+# %% ../nbs/21c_schedule.ipynb #81cd36a4
 import json, math, random, re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -21,7 +21,7 @@ import fsrs
 from .bank import KINDS, Bank, atomic_write
 
 
-# %% ../nbs/21c_schedule.ipynb #4a45973c
+# %% ../nbs/21c_schedule.ipynb #eefdb0e5
 DESIRED_RETENTION = 0.9                       # FSRS schedules a review when predicted recall falls to 90 %
 LEARNING_STEPS = (timedelta(minutes=1),)      # a new item answered wrong comes back after a minute; right: graduates
 RELEARNING_STEPS = (timedelta(minutes=10),)   # a review item answered wrong comes back after ten minutes
@@ -77,7 +77,7 @@ def retrievability(card: Optional[Card], now: datetime) -> float:
     return 0.0 if card is None else float(SCHEDULER.get_card_retrievability(card.memory, now))
 
 
-# %% ../nbs/21c_schedule.ipynb #039c69f7
+# %% ../nbs/21c_schedule.ipynb #4344ade7
 PROGRESS_FILE = "quiz_progress.json"
 PROGRESS_VERSION = 2                          # 1: Leitner boxes (read and migrated); 2: FSRS cards
 LEITNER_DAYS = (0, 1, 3, 7, 16)               # version 1's boxes 1-5: days until an item was due again
@@ -116,7 +116,7 @@ class Progress:
         return self.cards[item_id]
 
 
-# %% ../nbs/21c_schedule.ipynb #4db0c7f8
+# %% ../nbs/21c_schedule.ipynb #f96e9881
 def _parse_time(v) -> Optional[datetime]:
     "An ISO date as an aware UTC datetime (a naive one is taken as UTC); None stays None."
     if v is None: return None
@@ -205,7 +205,7 @@ def _salvage(text: str) -> tuple:
     return cards, sessions
 
 
-# %% ../nbs/21c_schedule.ipynb #6b307290
+# %% ../nbs/21c_schedule.ipynb #9c913b46
 def _backup(path: Path, raw: bytes, kind: str) -> Path:
     "Save the original bytes beside `path` as <name>.<kind>-<timestamp>, atomically; return the backup's path."
     backup = path.with_name(f"{path.name}.{kind}-{utcnow().strftime('%Y%m%dT%H%M%S%fZ')}")
@@ -213,10 +213,22 @@ def _backup(path: Path, raw: bytes, kind: str) -> Path:
     return backup
 
 
-def load_progress(path=None, now: Optional[datetime] = None) -> Progress:
+_NOTICE = {   # key: (English, Chinese)
+    "problems": ("Your quiz progress file {path} had problems: {shown}. The original is saved as {backup}. "
+                 "Recovered {kept} card(s), dropped {dropped}; the repaired file replaces it.",
+                 "你的练习进度文件 {path} 有问题：{shown}。原文件已保存为 {backup}。恢复了 {kept} 张卡片，丢弃 {dropped} 张；"
+                 "修复后的文件已替换原文件。"),
+    "moved": ("Moved {n} card(s) from Leitner boxes to the FSRS scheduler (box 1: learning; box 2-5: review, "
+              "stability = the box's interval). The old file is saved as {backup}.",
+              "已把 {n} 张卡片从 Leitner 盒子迁移到 FSRS 调度（第 1 盒：学习中；第 2-5 盒：复习，稳定性 = 该盒的间隔）。"
+              "旧文件已保存为 {backup}。"),
+}
+
+
+def load_progress(path=None, now: Optional[datetime] = None, lang: str = "en") -> Progress:
     """Read progress. Version-1 (Leitner) cards are migrated to FSRS cards after the old file is backed up to
     *.leitner-<timestamp>; a corrupt or hand-edited file is backed up to *.corrupt-<timestamp>, repaired and saved.
-    Every backup and repair is explained in .notices."""
+    Every backup and repair is explained in .notices (in `lang`; the details of a repair stay in English)."""
     path, now = (Path(path) if path else data_dir() / PROGRESS_FILE), now or utcnow()
     prog = Progress(path)
     if not path.exists(): return prog
@@ -249,17 +261,16 @@ def load_progress(path=None, now: Optional[datetime] = None) -> Progress:
     if problems:
         backup = _backup(path, raw, "corrupt")
         shown = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
-        prog.notices.append(f"Your quiz progress file {path} had problems: {shown}. The original is saved as {backup.name}. "
-                            f"Recovered {len(prog.cards)} card(s), dropped {dropped}; the repaired file replaces it.")
+        prog.notices.append(_NOTICE["problems"][lang == "zh"].format(path=path, shown=shown, backup=backup.name,
+                                                                      kept=len(prog.cards), dropped=dropped))
     if migrated:
         backup = backup if problems else _backup(path, raw, "leitner")
-        prog.notices.append(f"Moved {migrated} card(s) from Leitner boxes to the FSRS scheduler (box 1: learning; "
-                            f"box 2-5: review, stability = the box's interval). The old file is saved as {backup.name}.")
+        prog.notices.append(_NOTICE["moved"][lang == "zh"].format(n=migrated, backup=backup.name))
     if problems or migrated: prog.save()
     return prog
 
 
-# %% ../nbs/21c_schedule.ipynb #fa78e1ac
+# %% ../nbs/21c_schedule.ipynb #3156aa2f
 def select_items(bank: Bank, progress: Progress, topics=None, mode: str = "all", count: int = 10,
                  now: Optional[datetime] = None, rng: Optional[random.Random] = None) -> list:
     "Due items first, least likely to be recalled first (learning cards count as 0), then never-seen items in random order; at most `count`."

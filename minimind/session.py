@@ -9,7 +9,7 @@ __all__ = ['UI', 'KIND_NAMES', 'CHAPTERS_ZH', 'display_width', 'terminal_width',
            'humanize', 'SessionInterrupted', 'SessionSummary', 'run_session', 'format_summary', 'list_topics',
            'StopSignals', 'quiz_command']
 
-# %% ../nbs/21d_session.ipynb #5fcf4d16
+# %% ../nbs/21d_session.ipynb #94d78c58
 import random, re, shutil, signal, threading, unicodedata
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
@@ -22,7 +22,7 @@ from .grade import Result, grade_choice, grade_code, grade_numeric, grade_open
 from .schedule import (Progress, due_counts, is_due, load_progress, retrievability, select_items, utcnow)
 
 
-# %% ../nbs/21d_session.ipynb #48a85281
+# %% ../nbs/21d_session.ipynb #3701b57c
 _CJK = "\u1100-\u115f\u2e80-\ua4cf\uac00-\ud7a3\uf900-\ufaff\ufe30-\ufe4f\uff00-\uff60\uffe0-\uffe6"
 _CLOSE = "，。、；：！？）》」』”’〕】…"          # never at the start of a line: they stay with what precedes them
 _WIDE = re.compile(f"[{_CJK}]")
@@ -84,7 +84,7 @@ def wrap_text(text: str, width: Optional[int] = None, indent: str = "") -> str:
     return "\n".join(out)
 
 
-# %% ../nbs/21d_session.ipynb #f00775c0
+# %% ../nbs/21d_session.ipynb #425af79a
 _UI_TEXT = {   # key: (English, Chinese); one table, so no message can lack its translation
     "header": ("minimind quiz · {n} question(s) · mode {mode} · progress: {path}",
                "minimind 面试题练习 · 共 {n} 题 · 模式 {mode} · 进度文件：{path}"),
@@ -161,7 +161,7 @@ def humanize(delta: timedelta, lang: str = "en") -> str:
     return ui["days"].format(n=round(s / 86400))
 
 
-# %% ../nbs/21d_session.ipynb #d1ec95eb
+# %% ../nbs/21d_session.ipynb #8d4babd2
 class _Quit(Exception):
     "The learner typed q (or closed the input)."
 
@@ -330,7 +330,7 @@ def format_summary(summary: SessionSummary, bank: Bank, progress: Progress, lang
                      for out in (_fill(line.strip(), width, "  ", "    ") if line.startswith("  ") else [line]))
 
 
-# %% ../nbs/21d_session.ipynb #56a21774
+# %% ../nbs/21d_session.ipynb #7d5beef6
 def list_topics(bank: Bank, progress: Optional[Progress] = None) -> str:
     "A table of topics: id, title, items by kind, cards seen."
     rows = [f"{'topic':<20} {'open':>4} {'choice':>6} {'numeric':>7} {'code':>4} {'seen':>5}  title"]
@@ -387,7 +387,7 @@ def quiz_command(topics=None, mode: str = "all", count: int = 10, lang: str = "e
     if show_errata:
         write(errata_markdown(errata_records(bank)))
         return 0
-    progress = load_progress(progress_path)
+    progress = load_progress(progress_path, lang=lang)
     for notice in progress.notices: write(f"! {notice}")
     if show_topics:
         write(list_topics(bank, progress))

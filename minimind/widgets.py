@@ -7,12 +7,13 @@ Docs: https://minimind-book.github.io/minimind/widgets.html.md"""
 # %% auto #0
 __all__ = ['item_widget', 'deck_widget']
 
-# %% ../nbs/21e_widgets.ipynb #d6f63ee9
+# %% ../nbs/21e_widgets.ipynb #f031969e
 from typing import Callable, Optional
 
 from .bank import CHAPTERS, Item
 from .grade import Result, grade_choice, grade_code, grade_numeric, grade_open
 from .schedule import Progress, utcnow
+from .session import CHAPTERS_ZH, kind_name
 
 # %% ../nbs/21e_widgets.ipynb #d293c22d
 def _html(text: str) -> str:
@@ -21,11 +22,25 @@ def _html(text: str) -> str:
     return escape(text).replace("\n", "<br>")
 
 
+_W_TEXT = {   # key: (English, Chinese)
+    "head": ("chapter {n:02d} ({name})", "第 {n:02d} 章（{name}）"),
+    "check": ("Check", "检查"), "reveal": ("Reveal", "查看答案"), "key_points": ("Key points", "要点"),
+    "got": ("I had the key points", "我答到了要点"), "missed": ("I missed some", "我漏了一些"),
+    "ok": ("✓ recorded", "✓ 已记录"), "again": ("✗ recorded: back soon", "✗ 已记录：很快再问"),
+    "notes": ("your answer (optional)", "你的回答（可选）"), "pick": ("Pick an option first.", "请先选一个选项。"),
+    "number": ("a number", "一个数字"), "not_number": ("Type a number, e.g. 16 or 1.5e3.", "请输入一个数字，例如 16 或 1.5e3。"),
+    "run": ("Run tests", "运行测试"), "solution": ("Show our solution", "查看参考实现"),
+    "prev": ("◀ Previous", "◀ 上一题"), "next": ("Next ▶", "下一题 ▶"),
+}
+
+
 def item_widget(item: Item, lang: str = "en", progress: Optional[Progress] = None, now_fn=utcnow):
     """A JupyterLab widget for one item: reveal (open), choose (choice), type a number (numeric) or paste code (code).
     The returned VBox carries its controls as attributes and the last Result in `.result`; with `progress`, answers are recorded."""
     import ipywidgets as W
-    head = W.HTML(f"<b>{_html(item.id)}</b> · {item.kind} · chapter {item.chapter:02d} ({CHAPTERS[item.chapter]}): "
+    t = {k: v[lang == "zh"] for k, v in _W_TEXT.items()}
+    chapter = t["head"].format(n=item.chapter, name=CHAPTERS_ZH[item.chapter] if lang == "zh" else CHAPTERS[item.chapter])
+    head = W.HTML(f"<b>{_html(item.id)}</b> · {kind_name(item.kind, lang)} · {chapter}: "
                   f"{_html(item.section)}<br><p>{_html(item.text('question', lang))}</p>")
     feedback = W.HTML()
     box = W.VBox([head])
@@ -39,7 +54,7 @@ def item_widget(item: Item, lang: str = "en", progress: Optional[Progress] = Non
 
     def checker(grade: Callable, hint: str):
         "A Check button: grade() gives a Result, or None / ValueError while nothing valid is entered (then `hint`)."
-        button = W.Button(description="Check", button_style="info")
+        button = W.Button(description=t["check"], button_style="info")
 
         def check(_):
             try: r = grade()
@@ -50,36 +65,36 @@ def item_widget(item: Item, lang: str = "en", progress: Optional[Progress] = Non
         return button
 
     if item.kind == "open":
-        box.notes = W.Textarea(placeholder="your answer (optional)", layout=W.Layout(width="100%"))
-        box.reveal_button = W.Button(description="Reveal", button_style="info")
-        box.got_button = W.Button(description="I had the key points", button_style="success", layout=W.Layout(display="none"))
-        box.missed_button = W.Button(description="I missed some", button_style="warning", layout=W.Layout(display="none"))
+        box.notes = W.Textarea(placeholder=t["notes"], layout=W.Layout(width="100%"))
+        box.reveal_button = W.Button(description=t["reveal"], button_style="info")
+        box.got_button = W.Button(description=t["got"], button_style="success", layout=W.Layout(display="none"))
+        box.missed_button = W.Button(description=t["missed"], button_style="warning", layout=W.Layout(display="none"))
         points = "".join(f"<li>{_html(p)}</li>" for p in item.text("key_points", lang))
 
         def reveal(_):
-            feedback.value = f"{explain}<b>Key points</b><ul>{points}</ul>"
+            feedback.value = f"{explain}<b>{t['key_points']}</b><ul>{points}</ul>"
             box.got_button.layout.display = box.missed_button.layout.display = None
         box.reveal_button.on_click(reveal)
-        box.got_button.on_click(lambda _: finish(grade_open(item, True), feedback.value + "<p>✓ recorded</p>"))
-        box.missed_button.on_click(lambda _: finish(grade_open(item, False), feedback.value + "<p>✗ recorded: back soon</p>"))
+        box.got_button.on_click(lambda _: finish(grade_open(item, True), feedback.value + f"<p>{t['ok']}</p>"))
+        box.missed_button.on_click(lambda _: finish(grade_open(item, False), feedback.value + f"<p>{t['again']}</p>"))
         box.children = [head, box.notes, box.reveal_button, feedback, W.HBox([box.got_button, box.missed_button])]
     elif item.kind == "choice":
         box.choices = W.RadioButtons(options=[(getattr(o, lang), j) for j, o in enumerate(item.options)], value=None,
                                      layout=W.Layout(width="100%"))
         box.check_button = checker(lambda: None if box.choices.value is None else grade_choice(item, box.choices.value, lang),
-                                   "Pick an option first.")
+                                   t["pick"])
         box.children = [head, box.choices, box.check_button, feedback]
     elif item.kind == "numeric":
-        box.entry = W.Text(placeholder=f"a number ({item.unit})" if item.unit else "a number")
-        box.check_button = checker(lambda: grade_numeric(item, box.entry.value, lang), "Type a number, e.g. 16 or 1.5e3.")
+        box.entry = W.Text(placeholder=f"{t['number']} ({item.unit})" if item.unit else t["number"])
+        box.check_button = checker(lambda: grade_numeric(item, box.entry.value, lang), t["not_number"])
         box.children = [head, W.HBox([box.entry, box.check_button]), feedback]
     else:
         box.editor = W.Textarea(value=item.starter, layout=W.Layout(width="100%", height="16em"))
-        box.run_button = W.Button(description="Run tests", button_style="info")
-        box.solution_button = W.Button(description="Show our solution")
+        box.run_button = W.Button(description=t["run"], button_style="info")
+        box.solution_button = W.Button(description=t["solution"])
 
         def run(_):
-            r = grade_code(item.grader, box.editor.value)
+            r = grade_code(item.grader, box.editor.value, lang=lang)
             detail = f"<pre>{_html(r.detail)}</pre>" if r.detail else ""
             finish(r, f"<p>{'✓' if r.correct else '✗'} {_html(r.message)}</p>{detail}{explain if r.correct else ''}")
         box.run_button.on_click(run)
@@ -93,7 +108,8 @@ def deck_widget(items: list, lang: str = "en", progress: Optional[Progress] = No
     import ipywidgets as W
     deck = W.VBox()
     deck.cards = [item_widget(i, lang, progress) for i in items]
-    deck.prev_button, deck.next_button = W.Button(description="◀ Previous"), W.Button(description="Next ▶")
+    zh = lang == "zh"
+    deck.prev_button, deck.next_button = W.Button(description=_W_TEXT["prev"][zh]), W.Button(description=_W_TEXT["next"][zh])
     deck.counter = W.Label()
 
     def show(k: int):
