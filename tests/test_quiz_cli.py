@@ -6,7 +6,8 @@ Terminal checks drive the real command through a pseudo-terminal (stdlib `pty.fo
 controlling terminal, so `input()` behaves as for a person and Ctrl-C arrives as SIGINT), including a session
 that starts from a corrupted progress file.
 """
-import codecs, json, math, os, pty, re, select, sys, time
+import codecs, json, math, os, pty, re, select, signal, subprocess, sys, time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -162,23 +163,25 @@ def test_full_session_all_kinds(tmp_path):
     assert term.finish() == 0
     assert len({BANK.items[i].kind for i in asked}) >= 3
     cards = load_progress(tmp_path / PROGRESS_FILE).cards
-    assert {i: cards[i].box for i in asked} == {i: 2 if n < 4 else 1 for n, i in enumerate(asked)}
+    assert {i: cards[i].learning for i in asked} == {i: n >= 4 for n, i in enumerate(asked)}   # right: in review
+    assert all(cards[i].due - cards[i].memory.last_review >= timedelta(days=1) for i in asked[:4])
+    assert all(cards[i].due - cards[i].memory.last_review <= timedelta(minutes=1) for i in asked[4:])
 
 
 @pty_only
 def test_second_session_asks_what_is_due_first(tmp_path):
-    """Wrong answers stay due (box 1); right ones are not asked again today."""
+    """A wrong answer comes back next session (a minute later: within the learn-ahead limit); a right one not for days."""
     term = Terminal(["quiz", "--topic", "s02", "--mode", "choice", "--count", "1"], tmp_path)
     m = term.expect(ITEM_HEADER)
     answer(term, m[3], right=False)
     assert term.finish() == 0
     term = Terminal(["quiz", "--topic", "s02", "--mode", "choice"], tmp_path)
-    assert term.expect(ITEM_HEADER)[3] == m[3]              # box 1: due again at once
-    term.expect(r"box 1")
+    assert term.expect(ITEM_HEADER)[3] == m[3]              # learning: due again at once
+    term.expect(r"learning")
     answer(term, m[3], right=True)
     assert term.finish() == 0
     term = Terminal(["quiz", "--topic", "s02", "--mode", "choice"], tmp_path)
-    term.expect(r"Nothing to drill")                         # now in box 2, due tomorrow
+    term.expect(r"Nothing to drill")                         # now in review, due in days
     assert term.finish() == 0
 
 
@@ -194,14 +197,15 @@ def test_corrupted_progress_file_is_backed_up_recovered_and_explained(tmp_path):
     term.expect(r"! Your quiz progress file .* had problems: not valid JSON")
     term.expect(r"Recovered 2 card\(s\), dropped 1")
     m = term.expect(ITEM_HEADER)
-    assert m[3] == "s02.q2"                                  # repaired to box 1, due: asked before the box-3 card
+    assert m[3] == "s02.q2"                                  # repaired to box 1 = learning: asked before the box-3 card
     answer(term, m[3], right=True)
     term.expect(r"Session summary")
     assert term.finish() == 0
     backups = list(tmp_path.glob(f"{PROGRESS_FILE}.corrupt-*"))
     assert len(backups) == 1 and backups[0].read_text(encoding="utf-8") == damaged
     repaired = json.loads((tmp_path / PROGRESS_FILE).read_text(encoding="utf-8"))   # valid JSON again
-    assert repaired["items"]["s02.q1"]["box"] == 3 and repaired["items"]["s02.q2"]["box"] == 2
+    q1, q2 = repaired["items"]["s02.q1"], repaired["items"]["s02.q2"]     # migrated to FSRS cards (state 2 = review)
+    assert (q1["state"], q1["stability"], q2["state"], q2["seen"]) == (2, 3.0, 2, 3) and repaired["version"] == 2
     assert "s02.q3" not in repaired["items"] and len(repaired["sessions"]) == 1
 
 
@@ -221,3 +225,83 @@ def test_chinese_quit_and_ctrl_c(tmp_path):
     term.send("\x03")                                        # Ctrl-C at the prompt
     term.expect(r"Session summary \(stopped early\)")
     assert term.finish() == 130
+
+
+# --- migration and signals ----------------------------------------------------------------------------------
+
+def test_leitner_progress_file_is_backed_up_and_migrated(tmp_path):
+    """A version-1 (Leitner) file: the original is kept byte for byte, the cards become FSRS cards, the notice says so."""
+    leitner = ('{"version": 1,\n"items": {\n'
+               '  "s02.q1": {"box": 1, "due": "2020-01-01T00:00:00+00:00", "seen": 2, "right": 1, "last": "2020-01-01T00:00:00+00:00"},\n'
+               '  "s02.q2": {"box": 4, "due": "2999-01-01T00:00:00+00:00", "seen": 3, "right": 3, "last": "2998-12-25T00:00:00+00:00"}\n'
+               '},\n"sessions": [\n  {"start": "2020-01-01T00:00:00+00:00", "asked": 2, "right": 1, "wrong": 1, "skipped": 0}\n]}\n')
+    (tmp_path / PROGRESS_FILE).write_text(leitner, encoding="utf-8")
+    out = subprocess.run([sys.executable, "-m", "minimind.cli", "quiz", "--list"], cwd=ROOT, capture_output=True, text=True,
+                         env={**os.environ, "MINIMIND_DATA_DIR": str(tmp_path), "PYTHONIOENCODING": "utf-8"}, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert re.search(r"! Moved 2 card\(s\) from Leitner boxes to the FSRS scheduler", out.stdout), out.stdout
+    backup, = tmp_path.glob(f"{PROGRESS_FILE}.leitner-*")
+    assert backup.read_text(encoding="utf-8") == leitner and backup.name in out.stdout
+    new = json.loads((tmp_path / PROGRESS_FILE).read_text(encoding="utf-8"))
+    q1, q2 = new["items"]["s02.q1"], new["items"]["s02.q2"]
+    assert new["version"] == 2 and len(new["sessions"]) == 1
+    assert (q1["state"], q1["stability"], q1["seen"]) == (1, None, 2)                 # box 1: learning
+    assert (q2["state"], q2["stability"], q2["due"], q2["right"]) == (2, 7.0, "2999-01-01T00:00:00+00:00", 3)
+    again = load_progress(tmp_path / PROGRESS_FILE)                                    # now version 2: no notice
+    assert again.notices == [] and len(list(tmp_path.glob(f"{PROGRESS_FILE}.*-*"))) == 1
+
+
+class Piped:
+    "`python -m minimind.cli quiz ...` on pipes (no terminal), optionally started with SIGINT ignored, as a background job is."
+
+    def __init__(self, args: list, data_dir: Path, ignore_sigint: bool):
+        env = {**os.environ, "MINIMIND_DATA_DIR": str(data_dir), "PYTHONIOENCODING": "utf-8", "PYTHONUNBUFFERED": "1",
+               "COLUMNS": "200"}
+        ignore = (lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if ignore_sigint else None
+        self.proc = subprocess.Popen([sys.executable, "-m", "minimind.cli", "quiz", *args], cwd=ROOT, env=env,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, preexec_fn=ignore)
+        self.out = ""
+
+    def expect(self, pattern: str, timeout: float = 120) -> re.Match:
+        deadline = time.monotonic() + timeout
+        while not (m := re.search(pattern, self.out)):
+            if time.monotonic() > deadline or self.proc.poll() is not None and not select.select([self.proc.stdout], [], [], 0)[0]:
+                raise AssertionError(f"no {pattern!r} in the output:\n{self.out[-3000:]}")
+            if select.select([self.proc.stdout], [], [], 0.5)[0]:
+                self.out += os.read(self.proc.stdout.fileno(), 65536).decode("utf-8", "replace")
+        return m
+
+    def finish(self, timeout: float = 60) -> int:
+        rest, _ = self.proc.communicate(timeout=timeout)
+        self.out += rest.decode("utf-8", "replace")
+        return self.proc.returncode
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_signal_stops_a_session_cleanly_even_with_sigint_ignored(tmp_path, sig):
+    """Started with SIGINT ignored (a background job of a non-interactive shell): SIGINT, or SIGTERM, at a prompt still ends
+    the session with its summary, keeps the answer already given, and exits with 128 + the signal number."""
+    quiz = Piped(["--mode", "choice", "--count", "3", "--seed", "1"], tmp_path, ignore_sigint=True)
+    first = quiz.expect(r"\[1/3\] (\S+) · ")[1]
+    quiz.expect(r"Your choice \[1-\d\]: ")
+    good = next(j for j, o in enumerate(BANK.items[first].options) if o.correct)
+    quiz.proc.stdin.write(f"{good + 1}\n".encode()); quiz.proc.stdin.flush()
+    quiz.expect(r"\[2/3\] ")
+    quiz.expect(r"\[2/3\][\s\S]*Your choice \[1-\d\]: ")
+    quiz.proc.send_signal(sig)
+    assert quiz.finish() == 128 + sig, quiz.out[-2000:]
+    assert "Session summary (stopped early)" in quiz.out and "answered 1 · right 1" in quiz.out
+    assert "Traceback" not in quiz.out
+    saved = json.loads((tmp_path / PROGRESS_FILE).read_text(encoding="utf-8"))
+    assert list(saved["items"]) == [first] and saved["sessions"][-1]["right"] == 1
+
+
+@pty_only
+def test_out_of_range_choice_is_explained(tmp_path):
+    term = Terminal(["quiz", "--topic", "s02", "--mode", "choice", "--count", "1"], tmp_path)
+    term.expect(r"Your choice \[1-(\d)\]: ")
+    term.line("9")
+    term.expect(r"Please type a number from 1 to \d")
+    term.expect(r"Your choice \[1-\d\]: ")
+    term.line("q")
+    assert term.finish() == 0
