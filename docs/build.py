@@ -121,7 +121,7 @@ def module_of(nb):
 
 def page_name(stem: str) -> str:
     "The page of a notebook, named as nbdev/Quarto name it (and as `minimind.quiz.chapter_url` links): no number."
-    return re.sub(r"^\d+_", "", stem)
+    return re.sub(r"^\d+[a-z]?_", "", stem)
 
 
 def chapter_number(name: str):

@@ -32,16 +32,17 @@ def sync(device: torch.device) -> None:
     if device.type == "cuda": torch.cuda.synchronize(device)
 
 
-def interleaved_medians(fns: dict, rounds: int, device: torch.device, warmup: int = 1) -> dict:
+def interleaved_medians(fns: dict, rounds: int, device: torch.device, warmup: int = 1,
+                        clock: Callable[[], float] = time.perf_counter) -> dict:
     "Median seconds per call of each fn, timed in alternating order (AB, BA, AB, ...) after `warmup` untimed calls each."
     for _ in range(warmup):
         for f in fns.values(): f()
     times = {k: [] for k in fns}
     for r in range(rounds):
         for k in (list(fns) if r % 2 == 0 else list(fns)[::-1]):
-            sync(device); t0 = time.perf_counter()
+            sync(device); t0 = clock()
             fns[k](); sync(device)
-            times[k].append(time.perf_counter() - t0)
+            times[k].append(clock() - t0)
     return {k: statistics.median(v) for k, v in times.items()}
 
 # %% ../nbs/22_bench.ipynb #482438be

@@ -99,7 +99,7 @@ def test_drill_links_resolve(site):
 
 
 def test_every_chapter_and_module_has_a_page(site):
-    chapters = sorted(re.sub(r"^\d+_", "", p.stem) for p in (ROOT / "nbs").glob("*.ipynb"))
+    chapters = sorted(re.sub(r"^\d+[a-z]?_", "", p.stem) for p in (ROOT / "nbs").glob("*.ipynb"))
     missing = [c for c in chapters if not (site / f"{c}.html").exists()]
     modules = sorted(p.stem for p in (ROOT / "minimind").rglob("*.py") if not p.stem.startswith("_"))
     api = " ".join(p.name for p in (site / "api").glob("*.html"))

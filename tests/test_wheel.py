@@ -90,4 +90,4 @@ def test_quiz_from_the_wheel_without_the_repository(installed, tmp_path):
 
     progress = json.loads((data / PROGRESS_FILE).read_text(encoding="utf-8"))
     assert len(progress["items"]) == 3 and len(progress["sessions"]) == 2
-    assert progress["items"]["s02.code-repeat-kv"]["box"] == 2
+    assert progress["items"]["s02.code-repeat-kv"]["state"] == 2          # FSRS: Review after one right answer

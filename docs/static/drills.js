@@ -177,7 +177,7 @@
       card.appendChild(answerBlock(item));
     });
     parts.push(el("div", { cls: "drill-actions" }, [b,
-      el("span", { cls: "drill-link", text: "Run and grade your code in the terminal: minimind quiz --kind code" })]));
+      el("span", { cls: "drill-link", text: "Run and grade your code in the terminal: minimind quiz --mode code" })]));
     return parts;
   }
 
