@@ -18,7 +18,10 @@ CLAIMS = {c.id for c in load_bank().claims}
 
 # the labels chapters used before the bank rendered its verdict; emphasis (*, _) is removed before matching,
 # so "*how* the mask is found, not *why*" is caught as well as "how, not why"
-VERDICT_WORDS = re.compile(r"wrong as stated|half[- ]right|half[- ]true|oversells?|misleading|verdicts?\b"
+# A sentence that merely mentions "the bank's verdict" is fine; a verdict typed as one ("Verdict: wrong", "the
+# verdict is right") is not.
+VERDICT_WORDS = re.compile(r"wrong as stated|half[- ]right|half[- ]true|oversells?|misleading"
+                           r"|\bverdicts?\s*[:：]|\bverdicts?\s+(?:is|are|was|stays?)\s+(?:right|wrong)"
                            r"|\bhow\b[^.?!\n]{0,40}\bnot\s+why\b", re.I)
 CLAIM_CALL = re.compile(r"""\bshow_claim\(\s*(['"])(.*?)\1""")
 
@@ -43,6 +46,8 @@ def test_the_patterns_catch_what_chapters_wrote():
     assert verdict_words("**Half right.** Autocast works per op") and verdict_words("\"stable\" oversells it")
     assert verdict_words("- *No manual ρ*: half true") and verdict_words("is misleading.")
     assert not verdict_words("How does the cache grow? Not with the batch, with the length.")
+    assert verdict_words("Verdict: wrong.") and verdict_words("The verdict is right, with a caveat.")
+    assert not verdict_words("The bank's verdict on the seed's line, which this answer argues:")
     assert CLAIM_CALL.findall('show_claim("s08.c2"); show_claim( \'s03.c6\')') == [('"', "s08.c2"), ("'", "s03.c6")]
 
 
