@@ -10,7 +10,7 @@ __all__ = ['CHAT_FIELDS', 'forward_rows', 'Request', 'RepadEngine', 'Engine', 'm
            'ThreadedEngine', 'ChatHandler', 'ChatServer', 'make_server', 'signal_handlers', 'serve', 'add_serve_args',
            'serve_from_args']
 
-# %% ../nbs/19_serve.ipynb #ce113d6d
+# %% ../nbs/19_serve.ipynb #7fc6f477
 import argparse, collections, contextlib, json, queue, random, signal, statistics, sys, threading, time, uuid, warnings
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -37,7 +37,7 @@ def forward_rows(model: nn.Module, input_ids: Tensor, position_ids: Tensor, atte
         presents.append(kv)
     return model.lm_head(m.norm(x[:, -1])), presents
 
-# %% ../nbs/19_serve.ipynb #14a99465
+# %% ../nbs/19_serve.ipynb #c5928b35
 @dataclass
 class Request:
     "One generation request and, once served, its output and timings (perf_counter seconds)."
@@ -66,7 +66,7 @@ class Request:
     @property
     def latency(self) -> float: return self.t_done - self.t_submit
 
-# %% ../nbs/19_serve.ipynb #6c81dab1
+# %% ../nbs/19_serve.ipynb #347371c5
 def _pad_left(x: Tensor, width: int, dim: int) -> Tensor:
     "Zero-pad x on the left of dimension `dim` up to `width`."
     n = width - x.size(dim)
@@ -112,7 +112,7 @@ class RepadEngine:
         while self.waiting or any(r.finish_reason is None for r in self.rows): self.step()
         return requests
 
-# %% ../nbs/19_serve.ipynb #68b1d66d
+# %% ../nbs/19_serve.ipynb #d558b6e1
 def _sample(logits: Tensor, reqs: list) -> list[int]:
     "Next token per row: argmax, unless the request samples or has penalties: then chapter 18's sample_next with its own generator."
     out = logits.argmax(-1).tolist()
@@ -123,7 +123,7 @@ def _sample(logits: Tensor, reqs: list) -> list[int]:
                                      presence_penalty=r.presence_penalty, frequency_penalty=r.frequency_penalty, output_ids=seen)[0])
     return out
 
-# %% ../nbs/19_serve.ipynb #bc0f2544
+# %% ../nbs/19_serve.ipynb #5bcbafc3
 class Engine:
     "Continuous batching on one padded KV cache for the whole batch, re-laid only when a request joins or leaves."
     def __init__(self, model: nn.Module, max_batch_size: int = 8, continuous: bool = True, pad_token_id: int = 0):
@@ -297,7 +297,7 @@ def model_bytes(model: nn.Module) -> int:
     storages = {t.untyped_storage().data_ptr(): t.untyped_storage().nbytes() for t in model.state_dict().values()}
     return sum(storages.values())
 
-# %% ../nbs/19_serve.ipynb #d67f4492
+# %% ../nbs/19_serve.ipynb #8b403e75
 CHAT_FIELDS = {"model", "messages", "max_tokens", "max_completion_tokens", "temperature", "top_p", "presence_penalty",
                "frequency_penalty", "stop", "stream", "stream_options", "n", "seed", "user"}
 
@@ -397,7 +397,7 @@ def parse_chat_request(payload, tokenizer, max_prompt_tokens: int, max_tokens_li
                   frequency_penalty=float(frequency), stop_ids=(tokenizer.eos_token_id,), seed=seed)
     return ChatCall(req, stream, stop, include_usage)
 
-# %% ../nbs/19_serve.ipynb #90432f52
+# %% ../nbs/19_serve.ipynb #66cba563
 class StopScanner:
     "Cut streamed text before the first stop string; holds back a tail that could be the start of one."
     def __init__(self, stops: tuple): self.stops, self.held, self.hit = tuple(stops), "", False
@@ -417,7 +417,7 @@ class StopScanner:
         out, self.held = self.held, ""
         return out
 
-# %% ../nbs/19_serve.ipynb #f08589e3
+# %% ../nbs/19_serve.ipynb #52970148
 class ThreadedEngine(Engine):
     "The Engine stepping in a background thread, as a server runs it: start, drain, stop."
     def __init__(self, *args, **kwargs):
@@ -459,7 +459,7 @@ class ThreadedEngine(Engine):
                 warnings.warn(f"engine step failed: {type(e).__name__}: {e}")
                 self._fail_all(f"{type(e).__name__}: {e}")
 
-# %% ../nbs/19_serve.ipynb #aa38ecc3
+# %% ../nbs/19_serve.ipynb #12b6e6ce
 def _completion_id() -> str: return "chatcmpl-" + uuid.uuid4().hex[:24]
 
 
@@ -554,7 +554,7 @@ class ChatHandler(BaseHTTPRequestHandler):
             s.engine.cancel(req)                         # the client left (or we timed out): free the seat
             self.close_connection = True
 
-# %% ../nbs/19_serve.ipynb #1d6bd7fa
+# %% ../nbs/19_serve.ipynb #646b7311
 class ChatServer(ThreadingHTTPServer):
     "A ThreadingHTTPServer that owns a ThreadedEngine (started with it, stopped by server_close) and the serving limits."
     daemon_threads = True
@@ -601,7 +601,7 @@ def make_server(model: nn.Module, tokenizer, host: str = "127.0.0.1", port: int 
     return ChatServer((host, port), engine, tokenizer, model_name, max_prompt_tokens, max_tokens_limit, max_body_bytes,
                       timeout_s, verbose)
 
-# %% ../nbs/19_serve.ipynb #294d2c26
+# %% ../nbs/19_serve.ipynb #ecc069da
 @contextlib.contextmanager
 def signal_handlers(handler: Callable, signals: tuple = (signal.SIGINT, signal.SIGTERM)):
     "Inside the block, `handler(signum, frame)` runs on SIGINT and SIGTERM, even if the parent started us with SIGINT ignored."
@@ -622,7 +622,7 @@ def serve(model: nn.Module, tokenizer, host: str = "127.0.0.1", port: int = 8000
         try: server.serve_forever()
         finally: server.close_gracefully(grace_s)
 
-# %% ../nbs/19_serve.ipynb #84086bd4
+# %% ../nbs/19_serve.ipynb #08e617fa
 def add_serve_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     "Options of `minimind serve` (every one has a help text, so ArgumentDefaultsHelpFormatter shows each default)."
     parser.add_argument("--model", required=True, help="save_pretrained folder (config.json + model.safetensors)")
