@@ -75,8 +75,8 @@ def _run_chat(args: argparse.Namespace) -> int:
     sampling = dict(temperature=args.temperature, top_p=args.top_p, top_k=args.top_k)
     def interrupt(signum, frame): raise KeyboardInterrupt    # also where SIGINT was ignored at start (a background job)
     with signal_handlers(interrupt):                          # SIGINT or SIGTERM, at the prompt or mid-reply: quit cleanly
-        print("minimind chat: type a message; an empty line, Ctrl-D or Ctrl-C quits.")
         try:
+            print("minimind chat: type a message; an empty line, Ctrl-D or Ctrl-C quits.")
             while (text := input("you> ")).strip():
                 print("minimind> ", end="", flush=True)
                 session.ask(text, max_new_tokens=args.max_new_tokens, on_text=lambda s: print(s, end="", flush=True), **sampling)
