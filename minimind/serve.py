@@ -321,6 +321,7 @@ class ChatCall(NamedTuple):
     include_usage: bool    # streaming: a last chunk carries the token usage
 
 
+# %% ../nbs/19_serve.ipynb #ceeef691
 def _number(payload: dict, name: str, default: float, lo: float, hi: float, integer: bool = False):
     "payload[name] checked to be a number (an int if `integer`) in [lo, hi]."
     v = payload.get(name, default)
@@ -356,7 +357,7 @@ def _include_usage(payload: dict, stream: bool) -> bool:
         raise APIError(400, f"'stream_options' must be {{\"include_usage\": true or false}}, got {opts!r}", "stream_options", "invalid_value")
     return opts.get("include_usage", False)
 
-
+# %% ../nbs/19_serve.ipynb #3e0fd2e3
 def parse_chat_request(payload, tokenizer, max_prompt_tokens: int, max_tokens_limit: int, max_positions: int,
                        model_name: Optional[str] = None) -> ChatCall:
     "Validate an OpenAI chat-completions body into a ChatCall (its Request not yet submitted). Raises APIError."
