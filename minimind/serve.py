@@ -509,7 +509,7 @@ class ChatHandler(BaseHTTPRequestHandler):
         (self._stream if call.stream else self._complete)(call, head)
 
     def _reply(self, call: ChatCall, deadline: Optional[float]) -> Iterator[str]:
-        "Submit the request, yield its text as tokens arrive, cut before the first stop string (the engine is then told to stop)."
+        "Submit the request, yield its text as tokens arrive, cut before the first stop string; sets n_out and finish_reason."
         s, req, events, scan = self.server, call.request, queue.Queue(), StopScanner(call.stop)
         self.n_out, req.on_token = 0, events.put
         s.engine.submit(req)
@@ -521,7 +521,7 @@ class ChatHandler(BaseHTTPRequestHandler):
             if scan.hit: s.engine.cancel(req, "stop"); break
         else:
             if text := scan.flush(): yield text
-        self.finish = "stop" if scan.hit else req.finish_reason
+        self.finish_reason = "stop" if scan.hit else req.finish_reason
 
     def _usage(self, req: Request) -> dict:
         return {"prompt_tokens": len(req.prompt_ids), "completion_tokens": self.n_out, "total_tokens": len(req.prompt_ids) + self.n_out}
@@ -532,9 +532,9 @@ class ChatHandler(BaseHTTPRequestHandler):
         except queue.Empty:
             s.engine.cancel(req)
             return self._send_json(504, APIError(504, f"generation took longer than {s.timeout_s} s", code="timeout").body())
-        if self.finish == "error": return self._send_json(500, APIError(500, req.error, code="engine_error").body())
+        if self.finish_reason == "error": return self._send_json(500, APIError(500, req.error, code="engine_error").body())
         self._send_json(200, {**head, "object": "chat.completion", "choices": [
-            {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": self.finish}], "usage": self._usage(req)})
+            {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": self.finish_reason}], "usage": self._usage(req)})
 
     def _stream(self, call: ChatCall, head: dict):
         s, req = self.server, call.request
@@ -548,7 +548,7 @@ class ChatHandler(BaseHTTPRequestHandler):
             self.send_header("Connection", "close"); self.end_headers()
             send(chunk({"role": "assistant", "content": ""}))
             for piece in self._reply(call, None): send(chunk({"content": piece}))
-            send(chunk({}, self.finish if self.finish in ("stop", "length") else "error"))
+            send(chunk({}, self.finish_reason if self.finish_reason in ("stop", "length") else "error"))
             if call.include_usage: send({**head, "object": "chat.completion.chunk", "choices": [], "usage": self._usage(req)})
             self.wfile.write(b"data: [DONE]\n\n"); self.wfile.flush()
         except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, TimeoutError, queue.Empty):
