@@ -88,12 +88,20 @@ def _fsync_dir(path: Path) -> None:
     finally: os.close(fd)
 
 
+def _finish_replace(root: Path) -> None:
+    "Complete a replacement of the latest checkpoint cut short by a crash: drop `.old_step_N` if step_N exists, else restore it."
+    for old in root.glob(".old_step_*"):
+        new = root / old.name[len(".old_"):]
+        if new.exists(): shutil.rmtree(old)
+        else: old.rename(new)
+
+
 def write_checkpoint(root: Union[str, Path], snap: dict, keep_last: Optional[int] = None) -> Path:
     "Atomically write a snapshot as root/step_N/{model.safetensors,state.pt,meta.json} and point root/latest at it."
     root = Path(root); root.mkdir(parents=True, exist_ok=True)
     step = snap["state"]["step"]
     final, tmp = root / f"step_{step:08d}", root / f".tmp_step_{step:08d}_{os.getpid()}"
-    if latest_checkpoint(root) == final: raise ValueError(f"{final} is the latest checkpoint; refusing to overwrite it in place")
+    _finish_replace(root)
     for stale in root.glob(".tmp_step_*"): shutil.rmtree(stale)      # left by a crash mid-save (one writer per root)
     tmp.mkdir()
     save_file(snap["model"], str(tmp / "model.safetensors"), metadata={"format": "pt", "aliases": json.dumps(snap["aliases"])})
@@ -103,9 +111,13 @@ def write_checkpoint(root: Union[str, Path], snap: dict, keep_last: Optional[int
     for f in tmp.iterdir(): _fsync_file(f)
     _fsync_dir(tmp)
     _crash_point("files", step)
-    if final.exists(): shutil.rmtree(final)             # not the latest: left by a crash before the pointer moved
+    if latest_checkpoint(root) == final:                # a rerun reached the latest step again: swap it, never delete it first
+        final.rename(root / f".old_{final.name}"); _fsync_dir(root)
+        _crash_point("swap", step)
+    elif final.exists(): shutil.rmtree(final)           # not the latest: left by a crash before the pointer moved
     tmp.rename(final)
     _fsync_dir(root)
+    _finish_replace(root)
     _crash_point("rename", step)
     pointer = root / ".latest.tmp"
     pointer.write_text(final.name); _fsync_file(pointer)
@@ -136,7 +148,8 @@ def latest_checkpoint(root: Union[str, Path]) -> Optional[Path]:
     root = Path(root)
     if (root / "model.safetensors").exists(): return root
     if not (root / "latest").exists(): return None
-    return root / (root / "latest").read_text().strip()
+    path = root / (root / "latest").read_text().strip()
+    return root / f".old_{path.name}" if not path.exists() and (root / f".old_{path.name}").exists() else path
 
 
 def load_checkpoint(root: Union[str, Path], model: nn.Module, optimizer=None, scheduler=None, scaler=None,

@@ -6,7 +6,7 @@
 __all__ = ['TRAIN_KINDS', 'RL_KINDS', 'build_parser', 'main']
 
 # %% ../nbs/24_cli.ipynb #f41a488c
-import argparse, os, sys
+import argparse, os, sys, time
 from pathlib import Path
 
 from . import __version__
@@ -57,6 +57,7 @@ def _run_train(args: argparse.Namespace) -> int:
     tok = _train_tokenizer(args)
     model = _policy(args, tok)
     out = Path(args.out)
+    if args.fresh: _move_aside(out)
     if args.kind in RL_KINDS: return _run_rl(args, tok, model, out)
     return _run_supervised(args, tok, model, out)
 
@@ -67,16 +68,19 @@ def _run_chat(args: argparse.Namespace) -> int:
     from minimind.generate import ChatSession
     model = MiniMindForCausalLM.from_pretrained(args.model).eval()
     tok_dir = args.tokenizer or (args.model if (Path(args.model) / "tokenizer.json").exists() else None)
+    from minimind.serve import signal_handlers
     session = ChatSession(model, _load_tokenizer(tok_dir), system=args.system)
     sampling = dict(temperature=args.temperature, top_p=args.top_p, top_k=args.top_k)
-    print("minimind chat: type a message; an empty line or Ctrl-D quits.")
-    while True:
-        try: text = input("you> ")
-        except (EOFError, KeyboardInterrupt): print(); return 0
-        if not text.strip(): return 0
-        print("minimind> ", end="", flush=True)
-        session.ask(text, max_new_tokens=args.max_new_tokens, on_text=lambda s: print(s, end="", flush=True), **sampling)
-        print()
+    def interrupt(signum, frame): raise KeyboardInterrupt    # also where SIGINT was ignored at start (a background job)
+    with signal_handlers(interrupt):                          # SIGINT or SIGTERM, at the prompt or mid-reply: quit cleanly
+        try:
+            print("minimind chat: type a message; an empty line, Ctrl-D or Ctrl-C quits.")
+            while (text := input("you> ")).strip():
+                print("minimind> ", end="", flush=True)
+                session.ask(text, max_new_tokens=args.max_new_tokens, on_text=lambda s: print(s, end="", flush=True), **sampling)
+                print()
+        except (EOFError, KeyboardInterrupt): print()
+    return 0
 
 
 def _run_demo(args: argparse.Namespace) -> int:
@@ -113,7 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
                         description="Train on the book's own data, or on MiniMind's jsonl files with --data. The final weights "
                                     "go to OUT/model (save_pretrained + tokenizer). Resume: pretrain, sft, lora, distill and dpo "
                                     "checkpoint into --out every --save-every steps and a rerun resumes exactly from the latest "
-                                    "checkpoint (--fresh starts over). ppo, grpo and spo do NOT resume: their trainers keep the "
+                                    "checkpoint (--fresh starts over, first renaming an existing OUT to OUT.old-<timestamp>). ppo, grpo and spo do NOT resume: their trainers keep the "
                                     "optimizer and random state inside one call, so a rerun starts over; they write weight "
                                     "snapshots OUT/step_N/model that --init can start a new run from. --set KEY=VALUE sets a "
                                     "field of the model config when a fresh model is built, otherwise of the trainer's config "
@@ -138,7 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--seed", type=int, default=0)
     tr.add_argument("--book-size", type=_positive_int, default=4000, help="number of generated book samples")
     tr.add_argument("--on-error", choices=("raise", "skip"), default="raise", help="bad jsonl lines: stop, or skip and count")
-    tr.add_argument("--fresh", action="store_true", help="ignore checkpoints in --out")
+    tr.add_argument("--fresh", action="store_true",
+                    help="start over: an existing non-empty --out is first renamed to OUT.old-YYYYmmdd-HHMMSS (nothing is deleted)")
     tr.add_argument("--lora-rank", type=_positive_int, default=8)
     tr.add_argument("--lora-alpha", type=float, default=16.0)
     tr.add_argument("--lora-targets", default="q_proj,v_proj", help="comma-separated module-name suffixes")
@@ -165,7 +170,12 @@ def build_parser() -> argparse.ArgumentParser:
     ch.set_defaults(run=_run_chat)
 
     from minimind.serve import add_serve_args, serve_from_args
-    add_serve_args(sub.add_parser("serve", help="OpenAI-compatible /v1/chat/completions server on loopback (continuous batching)")
+    add_serve_args(sub.add_parser("serve", help="OpenAI-compatible /v1/chat/completions server on loopback (continuous batching)",
+                                  formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                                  description="Serve a save_pretrained checkpoint behind OpenAI's chat-completions API "
+                                              "(/v1/chat/completions, streaming included, and /v1/models) with continuous "
+                                              "batching. Any OpenAI client works with base_url http://HOST:PORT/v1. "
+                                              "SIGINT (Ctrl-C) or SIGTERM stops it gracefully.")
                    ).set_defaults(run=serve_from_args)
 
     from minimind.bench import add_bench_args, bench_from_args
@@ -213,13 +223,32 @@ def _train_tokenizer(args: argparse.Namespace):
     return _load_tokenizer(args.tokenizer)
 
 
+def _known_fields(cls, pairs) -> dict:
+    "--set overrides for the dataclass `cls`; an unknown field is a one-line error naming it, the closest match and the valid ones."
+    import dataclasses, difflib
+    names, over = sorted(f.name for f in dataclasses.fields(cls)), _overrides(pairs)
+    for key in over:
+        if key not in names:
+            near = difflib.get_close_matches(key, names, n=1)
+            raise ValueError(f"--set {key}: unknown field {key!r} of {cls.__name__}{f' (did you mean {near[0]!r}?)' if near else ''}; "
+                             f"valid fields are {', '.join(names)}")
+    return over
+
+
 def _with_overrides(cfg, pairs):
-    "A copy of the dataclass `cfg` with --set overrides; an unknown field is an error that lists the known ones."
+    "A copy of the dataclass `cfg` with --set overrides (an unknown field is an error, see _known_fields)."
     import dataclasses
-    names, over = {f.name for f in dataclasses.fields(cfg)}, _overrides(pairs)
-    unknown = sorted(set(over) - names)
-    if unknown: raise ValueError(f"--set {unknown[0]}: {type(cfg).__name__} has no such field (fields: {', '.join(sorted(names))})")
-    return dataclasses.replace(cfg, **over)
+    return dataclasses.replace(cfg, **_known_fields(type(cfg), pairs))
+
+
+def _move_aside(out: Path) -> None:
+    "--fresh: rename a non-empty `out` to OUT.old-<timestamp> (atomic, nothing deleted) and say so on stderr."
+    if not out.is_dir() or not any(out.iterdir()): return
+    stamp, n = time.strftime("%Y%m%d-%H%M%S"), 0
+    aside = out.with_name(f"{out.name}.old-{stamp}")
+    while aside.exists(): n += 1; aside = out.with_name(f"{out.name}.old-{stamp}-{n}")
+    out.rename(aside)
+    print(f"minimind train: --fresh: moved the previous contents of {out} to {aside}", file=sys.stderr, flush=True)
 
 
 def _flag(args: argparse.Namespace, name: str, default):
@@ -234,7 +263,7 @@ def _policy(args: argparse.Namespace, tok):
     if args.init is not None: model = _load_model(args.init, "--init")
     elif args.kind in ("dpo", *RL_KINDS):
         raise ValueError(f"train {args.kind} starts from a fine-tuned model: pass --init DIR (e.g. the OUT/model of `minimind train sft`)")
-    else: model = MiniMindForCausalLM(MiniMindConfig.from_preset(args.preset, **{"vocab_size": len(tok), **_overrides(args.set)}))
+    else: model = MiniMindForCausalLM(MiniMindConfig.from_preset(args.preset, **{"vocab_size": len(tok), **_known_fields(MiniMindConfig, args.set)}))
     if model.config.vocab_size < len(tok):
         raise ValueError(f"the tokenizer has {len(tok)} tokens but the model's vocab_size is {model.config.vocab_size}")
     return model

@@ -1,5 +1,6 @@
 """Crash and resume: a CPU training run killed with SIGKILL (mid-training, and at three points inside a save) resumes
-from its last complete checkpoint and ends with weights and optimizer state bitwise equal to an uninterrupted run."""
+from its last complete checkpoint and ends with weights and optimizer state bitwise equal to an uninterrupted run.
+A rerun into the same folder never dies on an existing checkpoint: with resume it continues, without it starts over."""
 import os, signal, subprocess, sys, textwrap
 from pathlib import Path
 
@@ -28,17 +29,19 @@ WORKER = textwrap.dedent(f"""
     torch.manual_seed(0)
     model = MiniMindForCausalLM(MiniMindConfig.from_preset("tiny", vocab_size=V, hidden_size=32, intermediate_size=64,
                                                           dropout=0.1))           # dropout: the RNG state matters too
-    cfg = TrainConfig(lr=1e-2, warmup_steps=2, max_steps={STEPS}, grad_accum_steps={ACCUM}, save_every={SAVE_EVERY},
-                      out_dir=sys.argv[1], resume=True, amp="off", device="cpu", progress=False)
+    steps, resume = (int(sys.argv[2]), sys.argv[3] == "resume") if len(sys.argv) > 2 else ({STEPS}, True)
+    cfg = TrainConfig(lr=1e-2, warmup_steps=2, max_steps=steps, grad_accum_steps={ACCUM}, save_every={SAVE_EVERY},
+                      out_dir=sys.argv[1], resume=resume, amp="off", device="cpu", progress=False)
     hist = train(model, batches, cfg)
     print("done", hist[-1]["step"], flush=True)
 """)
 
 
-def start(tmp_path, out, **env):
+def start(tmp_path, out, *args, **env):
+    "The worker on `out`; args (steps, 'resume'|'fresh') default to STEPS and resume."
     (tmp_path / "worker.py").write_text(WORKER)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT), **env}
-    return subprocess.Popen([sys.executable, "worker.py", str(out)], cwd=tmp_path, env=env, text=True,
+    return subprocess.Popen([sys.executable, "worker.py", str(out), *map(str, args)], cwd=tmp_path, env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
@@ -95,3 +98,37 @@ def test_sigkill_mid_save_resumes_bitwise(tmp_path, reference, stage):
     assert lines[0] == f"batch {4 * ACCUM}"
     assert not list(out.glob(".tmp_*"))
     assert_bitwise_equal(final_state(out), reference)
+
+
+def test_rerun_with_more_steps_resumes(tmp_path):
+    "A finished 8-step run, rerun with 12 steps: it resumes at step 8 and continues to 12."
+    out = tmp_path / "ckpt"
+    assert finish(start(tmp_path, out, 8, "resume"))[-1] == "done 8"
+    lines = finish(start(tmp_path, out, STEPS, "resume"))
+    assert lines[0] == f"batch {8 * ACCUM}" and lines[-1] == f"done {STEPS}"
+    assert (out / "latest").read_text() == f"step_{STEPS:08d}"
+
+
+def test_rerun_without_resume_replaces_the_latest(tmp_path, reference):
+    "A 4-step run leaves step 4 as the latest; a 12-step rerun without resume starts over, replaces step 4 on its way, ends bitwise equal."
+    out = tmp_path / "ckpt"
+    assert finish(start(tmp_path, out, SAVE_EVERY, "resume"))[-1] == f"done {SAVE_EVERY}"
+    assert (out / "latest").read_text() == f"step_{SAVE_EVERY:08d}"
+    lines = finish(start(tmp_path, out, STEPS, "fresh"))
+    assert lines[0] == "batch 0" and lines[-1] == f"done {STEPS}"
+    assert not list(out.glob(".old_*")) and not list(out.glob(".tmp_*"))
+    assert_bitwise_equal(final_state(out), reference)
+
+
+def test_sigkill_mid_replace_keeps_the_old_checkpoint(tmp_path):
+    "Killed between the two renames of a replacement: the old step 4 is still loadable, and the next run resumes from it."
+    from minimind.checkpoint import latest_checkpoint
+    out = tmp_path / "ckpt"
+    finish(start(tmp_path, out, SAVE_EVERY, "resume"))
+    proc = start(tmp_path, out, STEPS, "fresh", MINIMIND_CKPT_CRASH_AT=f"swap:{SAVE_EVERY}")
+    proc.communicate(timeout=120)
+    assert proc.returncode == -signal.SIGKILL
+    assert not (out / f"step_{SAVE_EVERY:08d}").exists() and latest_checkpoint(out).name == f".old_step_{SAVE_EVERY:08d}"
+    lines = finish(start(tmp_path, out, STEPS, "resume"))
+    assert lines[0] == f"batch {SAVE_EVERY * ACCUM}" and lines[-1] == f"done {STEPS}"
+    assert not list(out.glob(".old_*")) and (out / f"step_{SAVE_EVERY:08d}").is_dir()

@@ -1,9 +1,11 @@
 """`minimind serve` over real HTTP: a tiny random model on 127.0.0.1, an ephemeral port, short timeouts.
 
 Unknown request fields are rejected with 400 naming the field (OpenAI's own API does the same); an oversize prompt is
-400 `context_length_exceeded` naming `max_prompt_tokens`, an oversize body 413 naming `max_body_bytes`.
+400 `context_length_exceeded` naming `max_prompt_tokens`, an oversize body 413 naming `max_body_bytes`. The official
+`openai` client (the `test` extra) talks to it, streaming, stop strings and usage included; `minimind serve` in a
+subprocess stops gracefully and exits 0 on SIGTERM, and on SIGINT even when started with SIGINT ignored.
 """
-import http.client, json, socket, threading, time
+import http.client, json, os, re, select, signal, socket, subprocess, sys, threading, time
 
 import pytest
 import torch
@@ -176,30 +178,170 @@ def test_concurrent_requests_are_batched(srv):
     assert max(b for b, _ in list(srv.engine.trace)[start:]) >= 2, "requests were never in one batch"
 
 
-def test_cli_entry_point_serves_a_checkpoint(tmp_path):
-    "serve_from_args in a subprocess: a saved tiny checkpoint with its tokenizer, int8, port 0; then SIGINT stops it."
-    import os, re, select, signal, subprocess, sys, urllib.request
+@pytest.mark.parametrize("body, param", [
+    ({"messages": [{"role": "user", "content": "hi"}], "stop": ""}, "stop"),
+    ({"messages": [{"role": "user", "content": "hi"}], "stop": ["a", "b", "c", "d", "e"]}, "stop"),
+    ({"messages": [{"role": "user", "content": "hi"}], "stop": 3}, "stop"),
+    ({"messages": [{"role": "user", "content": "hi"}], "stream_options": {"include_usage": True}}, "stream_options"),
+    ({"messages": [{"role": "user", "content": "hi"}], "stream": True, "stream_options": {"include_usage": "yes"}}, "stream_options"),
+    ({"messages": [{"role": "user", "content": "hi"}], "presence_penalty": 2.5}, "presence_penalty"),
+    ({"messages": [{"role": "user", "content": "hi"}], "frequency_penalty": "high"}, "frequency_penalty"),
+])
+def test_bad_openai_options_name_the_field(srv, body, param):
+    status, err = error_of(call(srv, "POST", "/v1/chat/completions", body))
+    assert status == 400 and err["param"] == param
+
+
+def test_unknown_model_is_404_model_not_found(srv):
+    status, err = error_of(chat(srv, "hi", model="gpt-4o", max_tokens=2))
+    assert status == 404 and err["code"] == "model_not_found" and "gpt-4o" in err["message"]
+    assert chat(srv, "hi", model="minimind", max_tokens=2)[0] == 200
+
+
+def test_stop_string_cuts_the_reply(srv):
+    full = json.loads(chat(srv, "Tell me about Bob.", max_tokens=12, temperature=0)[2])["choices"][0]["message"]["content"]
+    stop = full[len(full) // 2:len(full) // 2 + 2]
+    body = json.loads(chat(srv, "Tell me about Bob.", max_tokens=12, temperature=0, stop=[stop, "never-in-it"])[2])
+    assert body["choices"][0]["message"]["content"] == full[:full.find(stop)]
+    assert body["choices"][0]["finish_reason"] == "stop" and body["usage"]["completion_tokens"] <= 12
+
+
+@pytest.fixture(scope="module")
+def client(srv):
+    openai = pytest.importorskip("openai")
+    return openai.OpenAI(base_url=f"http://{HOST}:{srv.server_port}/v1", api_key="unused", max_retries=0, timeout=30)
+
+
+def test_openai_client(srv, client):
+    import openai
+    assert [m.id for m in client.models.list()] == ["minimind"]
+    msgs = [{"role": "user", "content": "What is a KV cache?"}]
+    r = client.chat.completions.create(model="minimind", messages=msgs, max_tokens=8, temperature=0, top_p=1.0, seed=1,
+                                       presence_penalty=0.0, frequency_penalty=0.0)
+    assert r.choices[0].message.content == greedy_reference(srv, "What is a KV cache?", 8)
+    assert r.choices[0].finish_reason == "length" and r.usage.completion_tokens == 8
+    with pytest.raises(openai.NotFoundError) as e: client.chat.completions.create(model="gpt-4o", messages=msgs, max_tokens=2)
+    assert e.value.code == "model_not_found"
+
+
+def test_openai_client_stream_with_stop_and_usage(srv, client):
+    msgs = [{"role": "user", "content": "Tell me about Bob."}]
+    full = greedy_reference(srv, "Tell me about Bob.", 10)
+    stream = client.chat.completions.create(model="minimind", messages=msgs, max_tokens=10, temperature=0, stream=True,
+                                            stream_options={"include_usage": True})
+    chunks = list(stream)
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == full
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "length"
+    assert chunks[-1].choices == [] and chunks[-1].usage.completion_tokens == 10
+    stop = full[len(full) // 2:len(full) // 2 + 2]
+    chunks = list(client.chat.completions.create(model="minimind", messages=msgs, max_tokens=10, temperature=0, stream=True,
+                                                 stop=stop, stream_options={"include_usage": True}))
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == full[:full.find(stop)]
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
+    assert chunks[-1].usage.completion_tokens <= 10
+
+
+def test_openai_client_sampling_options(srv, client):
+    "seed makes sampling reproducible; a large frequency penalty changes a greedy reply (the penalties reach the sampler)."
+    msgs = [{"role": "user", "content": "Tell me about Bob."}]
+    ask = lambda **kw: client.chat.completions.create(model="minimind", messages=msgs, max_tokens=16, **kw).choices[0].message.content
+    assert ask(temperature=1.0, top_p=0.9, seed=5) == ask(temperature=1.0, top_p=0.9, seed=5)
+    assert ask(temperature=0, frequency_penalty=2.0) != ask(temperature=0)
+
+
+# --- `minimind serve` as a process -------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    "A saved tiny checkpoint with its tokenizer."
+    path = tmp_path_factory.mktemp("ckpt")
     tok = book_tokenizer()
     torch.manual_seed(0)
-    MiniMindForCausalLM(MiniMindConfig.from_preset("tiny", vocab_size=len(tok))).save_pretrained(tmp_path)
-    tok.save(tmp_path)
-    code = ("import argparse, sys; from minimind.serve import add_serve_args, serve_from_args; "
-            "serve_from_args(add_serve_args(argparse.ArgumentParser()).parse_args(sys.argv[1:]))")
-    proc = subprocess.Popen([sys.executable, "-c", code, "--model", str(tmp_path), "--port", "0", "--int8", "--name", "tiny-int8"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    MiniMindForCausalLM(MiniMindConfig.from_preset("tiny", vocab_size=len(tok))).save_pretrained(path)
+    tok.save(path)
+    return path
+
+
+def launch(checkpoint, *args, ignore_sigint=False):
+    "`python -m minimind.cli serve` on port 0 (optionally started with SIGINT ignored, as `cmd &` in a script does); returns (proc, base URL)."
+    proc = subprocess.Popen([sys.executable, "-m", "minimind.cli", "serve", "--model", str(checkpoint), "--port", "0", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"},
+                            preexec_fn=(lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if ignore_sigint else None)
+    ready, _, _ = select.select([proc.stdout], [], [], 60)   # the server prints its address once listening (or dies)
+    line = proc.stdout.readline() if ready else ""
+    m = re.search(r"http://127\.0\.0\.1:(\d+)/v1", line)
+    if not m:
+        proc.kill()
+        pytest.fail(f"no address printed: {line!r} {proc.stderr.read()}")
+    return proc, f"http://127.0.0.1:{m.group(1)}/v1"
+
+
+def stop_and_wait(proc, sig) -> str:
+    "Send `sig`; SIGKILL after 60 s (a hang guard, not a timing assertion); returns stderr."
+    proc.send_signal(sig)
+    try: proc.wait(60)
+    except subprocess.TimeoutExpired: proc.kill(); proc.wait(5)
+    return proc.stderr.read()
+
+
+def test_cli_entry_point_serves_a_checkpoint(checkpoint):
+    "The CLI with int8 and a model name; requests work, then SIGINT stops it with exit status 0."
+    import urllib.request
+    proc, base = launch(checkpoint, "--int8", "--name", "tiny-int8")
     try:
-        ready, _, _ = select.select([proc.stdout], [], [], 60)   # the server prints its address once listening (or dies)
-        line = proc.stdout.readline() if ready else ""
-        m = re.search(r"http://127\.0\.0\.1:(\d+)/v1", line)
-        assert m, f"no address printed: {line!r} {proc.stderr.read() if proc.poll() is not None else ''}"
-        base = f"http://127.0.0.1:{m.group(1)}/v1"
         with urllib.request.urlopen(base + "/models", timeout=10) as r: assert json.loads(r.read())["data"][0]["id"] == "tiny-int8"
         req = urllib.request.Request(base + "/chat/completions", json.dumps(
             {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 3, "temperature": 0}).encode())
         with urllib.request.urlopen(req, timeout=10) as r: assert json.loads(r.read())["object"] == "chat.completion"
     finally:
-        proc.send_signal(signal.SIGINT)
-        try: proc.wait(60)
-        except subprocess.TimeoutExpired: proc.kill(); proc.wait(5)
-    assert proc.returncode == 0
+        err = stop_and_wait(proc, signal.SIGINT)
+    assert proc.returncode == 0 and "Traceback" not in err, err[-2000:]      # no handler raised, not even after replying
+
+
+@pytest.mark.parametrize("sig, ignore_sigint", [(signal.SIGTERM, False), (signal.SIGINT, True)], ids=["SIGTERM", "SIGINT-while-ignored"])
+def test_signal_mid_stream_shuts_down_gracefully(checkpoint, sig, ignore_sigint):
+    "A stream is running when the signal comes: the client still gets a well-formed end ([DONE]) and the server exits 0."
+    proc, base = launch(checkpoint, "--grace", "0.5", ignore_sigint=ignore_sigint)
+    port = int(base.split(":")[2].split("/")[0])
+    conn = http.client.HTTPConnection(HOST, port, timeout=60)
+    try:
+        body = json.dumps({"messages": [{"role": "user", "content": "Tell me a long story."}], "max_tokens": 500,
+                           "temperature": 0, "stream": True})
+        conn.request("POST", "/v1/chat/completions", body=body, headers={"Content-Type": "application/json"})
+        r = conn.getresponse()
+        assert r.status == 200
+        first = r.fp.readline()                      # the role chunk: the request is in the engine
+        assert first.startswith(b"data: ")
+        err = stop_and_wait(proc, sig)
+        rest = r.read().decode()
+    finally:
+        conn.close()
+        if proc.poll() is None: proc.kill()
+    assert proc.returncode == 0 and "Traceback" not in err, err[-2000:]
+    events = sse_events(rest)
+    assert events[-1] == "[DONE]"
+    assert json.loads(events[-2])["choices"][0]["finish_reason"] in ("length", "error")
+    assert "minimind: stopped" in err
+
+
+def test_serve_help_shows_description_and_defaults():
+    from minimind.cli import build_parser
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, __import__("argparse")._SubParsersAction)).choices["serve"]
+    text = " ".join(sub.format_help().split())                  # argparse wraps lines at the terminal width
+    assert "OpenAI" in sub.description and "default: 8000" in text and "default: 127.0.0.1" in text
+
+
+@pytest.mark.parametrize("sig, ignore_sigint", [(signal.SIGTERM, False), (signal.SIGINT, True)], ids=["SIGTERM", "SIGINT-while-ignored"])
+def test_chat_quits_on_signal(checkpoint, sig, ignore_sigint):
+    "`minimind chat` waiting at its prompt: the signal ends it cleanly (exit status 0, no traceback)."
+    proc = subprocess.Popen([sys.executable, "-m", "minimind.cli", "chat", "--model", str(checkpoint)], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"},
+                            preexec_fn=(lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if ignore_sigint else None)
+    try:
+        ready, _, _ = select.select([proc.stdout], [], [], 60)   # the banner is flushed when input() waits at the prompt
+        assert ready and proc.stdout.readline().startswith("minimind chat:")
+        err = stop_and_wait(proc, sig)
+    finally:
+        if proc.poll() is None: proc.kill()
+    assert proc.returncode == 0 and "Traceback" not in err, err[-2000:]
