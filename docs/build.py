@@ -124,9 +124,16 @@ def page_name(stem: str) -> str:
     return re.sub(r"^\d+[a-z]?_", "", stem)
 
 
+def chapter_key(name: str):
+    "(number, letter) of a chapter notebook: 21_quiz -> (21, ''), 21a_bank -> (21, 'a'); None for index."
+    m = re.match(r"(\d+)([a-z]?)_", name)
+    return (int(m.group(1)), m.group(2)) if m else None
+
+
 def chapter_number(name: str):
-    m = re.match(r"(\d+)_", name)
-    return int(m.group(1)) if m else None
+    "The chapter number of a main chapter notebook (21_quiz -> 21); None for index and companions like 21a_bank."
+    k = chapter_key(name)
+    return k[0] if k and not k[1] else None
 
 
 _FENCE = re.compile(r"(^[ \t]*```.*?^[ \t]*```[ \t]*$)", re.M | re.S)
@@ -296,9 +303,10 @@ def main(argv=None) -> int:
 
     data = bankmod.bank_data()
     errata = json.loads((ROOT / "interview" / "errata.json").read_text(encoding="utf-8"))
-    chapters, api_rows, names = {}, [], []
+    chapters, toc, api_rows, names = {}, {}, [], []
     for name, nb in nbs:
         if (n := chapter_number(name)) is not None: chapters[n] = (page_name(name), title_of(nb) or name)
+        if (k := chapter_key(name)) is not None: toc[k] = page_name(name)
     drilled = {i.get("chapter") for i in data["items"]}
     for name, nb in nbs:
         n, module, extra = chapter_number(name), module_of(nb), []
@@ -310,7 +318,7 @@ def main(argv=None) -> int:
         if name == "index":
             extra.append("**On this site:** [API reference](api/index.md) · [interview drills](drills.md) · "
                          "[errata](errata.md) · search (top left) works offline")
-        tail = index_extra([chapters[k][0] for k in sorted(chapters)]) if name == "index" else ""
+        tail = index_extra([toc[k] for k in sorted(toc)]) if name == "index" else ""
         nbtext = page_cells(nb, " · ".join(extra), tail)
         write_if_changed(stage / f"{page_name(name)}.ipynb", nbtext)
         names.append(f"{page_name(name)}.ipynb")

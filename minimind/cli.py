@@ -97,8 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"minimind {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     quiz = sub.add_parser("quiz", help="drill interview questions with spaced repetition",
-                          description="Drill the interview bank. Leitner boxes: a right answer moves an item up a box, "
-                                      "a wrong one back to box 1. Progress lives in $MINIMIND_DATA_DIR, else "
+                          description="Drill the interview bank with spaced repetition (FSRS, the scheduler Anki uses): a right "
+                                      "answer pushes an item's next review further out, a wrong one brings it back "
+                                      "soon. Progress lives in $MINIMIND_DATA_DIR, else "
                                       "$XDG_DATA_HOME/minimind, else ~/.local/share/minimind.")
     quiz.add_argument("--topic", action="append", metavar="TOPIC",
                       help="topic id, its prefix or its name (s02-gqa, s02, gqa); repeat or comma-separate; default: all")
