@@ -1,4 +1,4 @@
-"""`MiniMindConfig` with presets for the released MiniMind family, the decoder block, the causal LM with loss and KV cache, and weights in and out (safetensors, MiniMind/Llama/Qwen3 layouts, transformers).
+"""`MiniMindConfig` with presets for the MiniMind family's shapes, the decoder block, the causal LM with loss and KV cache, and weights in and out (safetensors, MiniMind/Llama/Qwen3 layouts, transformers).
 
 Docs: https://minimind-book.github.io/minimind/model.html.md"""
 
@@ -49,7 +49,7 @@ class MiniMindConfig:
     hidden_act: str = "silu"
     dropout: float = 0.0
     tie_word_embeddings: bool = True
-    flash_attn: bool = True                   # use torch's scaled_dot_product_attention kernel
+    flash_attn: bool = True                   # attention kernel: torch SDPA (True) or the explicit softmax (False)
     initializer_range: float = 0.02
     pad_token_id: int = 0
     bos_token_id: int = 1
@@ -63,86 +63,59 @@ class MiniMindConfig:
     router_aux_loss_coef: float = 0.0
     aux_loss_type: str = "switch"             # "switch" (Switch/transformers) or "seq" (DeepSeek sequence-wise)
 
-    def __post_init__(self):
-        def need(ok, name, why):
-            if not ok: raise ValueError(f"MiniMindConfig.{name}={getattr(self, name)!r}: {why}")
-        for name in ("hidden_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads",
-                     "vocab_size", "max_position_embeddings"):
-            v = getattr(self, name)
-            need(isinstance(v, int) and not isinstance(v, bool) and v > 0, name, "must be a positive integer")
-        need(self.num_attention_heads % self.num_key_value_heads == 0, "num_key_value_heads",
-             f"must divide num_attention_heads={self.num_attention_heads} (each KV head serves a whole group)")
-        if self.head_dim is None:
-            need(self.hidden_size % self.num_attention_heads == 0, "hidden_size",
-                 f"must be divisible by num_attention_heads={self.num_attention_heads}, or set head_dim")
-            self.head_dim = self.hidden_size // self.num_attention_heads
-        need(isinstance(self.head_dim, int) and self.head_dim > 0 and self.head_dim % 2 == 0, "head_dim",
-             "must be a positive even integer (RoPE rotates pairs of dimensions)")
-        if self.intermediate_size is None: self.intermediate_size = ffn_width(self.hidden_size, "8/3")
-        need(isinstance(self.intermediate_size, int) and self.intermediate_size > 0, "intermediate_size", "must be a positive integer")
-        need(self.rope_theta > 0, "rope_theta", "must be > 0")
-        need(self.rms_norm_eps > 0, "rms_norm_eps", "must be > 0")
-        need(0.0 <= self.dropout < 1.0, "dropout", "must be in [0, 1)")
-        need(self.hidden_act == "silu", "hidden_act", "only 'silu' (SwiGLU) is implemented")
-        if self.rope_scaling is not None:
-            rs = self.rope_scaling
-            need(isinstance(rs, dict), "rope_scaling", "must be a dict or None")
-            kind = rs.get("type", rs.get("rope_type"))
-            need(kind == "yarn", "rope_scaling", f"only YaRN scaling is implemented, got type {kind!r}")
-            need(rs.get("factor", 0) >= 1, "rope_scaling", "needs 'factor' >= 1")
-            need(rs.get("original_max_position_embeddings", 0) > 0, "rope_scaling", "needs 'original_max_position_embeddings' > 0")
-        if self.moe_intermediate_size is None: self.moe_intermediate_size = self.intermediate_size
-        if self.use_moe:
-            need(isinstance(self.num_experts, int) and self.num_experts > 0, "num_experts", "must be a positive integer")
-            need(1 <= self.num_experts_per_tok <= self.num_experts, "num_experts_per_tok",
-                 f"must be between 1 and num_experts={self.num_experts}")
-            need(self.n_shared_experts >= 0, "n_shared_experts", "must be >= 0")
-            need(self.router_aux_loss_coef >= 0, "router_aux_loss_coef", "must be >= 0")
-            need(self.aux_loss_type in ("switch", "seq"), "aux_loss_type", "must be 'switch' or 'seq'")
+    def __post_init__(self): self.derive_and_validate()
 
-    @classmethod
-    def from_preset(cls, name: str, **overrides) -> "MiniMindConfig":
-        "A released MiniMind configuration (or a tiny CPU size), with optional field overrides."
-        if name not in PRESETS:
-            raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
-        return cls(**{**PRESETS[name], **overrides})
 
-    def to_dict(self) -> dict:
-        "Plain dict of every field (what config.json stores)."
-        return asdict(self)
+# %% ../nbs/07_model.ipynb #b7d1e001
+def _derive_and_validate(self: MiniMindConfig) -> None:
+    "Fill head_dim, intermediate_size and moe_intermediate_size when None; check every field (errors name it)."
+    def need(ok, name, why):
+        if not ok: raise ValueError(f"MiniMindConfig.{name}={getattr(self, name)!r}: {why}")
+    for name in ("hidden_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads",
+                 "vocab_size", "max_position_embeddings"):
+        v = getattr(self, name)
+        need(isinstance(v, int) and not isinstance(v, bool) and v > 0, name, "must be a positive integer")
+    need(self.num_attention_heads % self.num_key_value_heads == 0, "num_key_value_heads",
+         f"must divide num_attention_heads={self.num_attention_heads} (each KV head serves a whole group)")
+    if self.head_dim is None:
+        need(self.hidden_size % self.num_attention_heads == 0, "hidden_size",
+             f"must be divisible by num_attention_heads={self.num_attention_heads}, or set head_dim")
+        self.head_dim = self.hidden_size // self.num_attention_heads
+    need(isinstance(self.head_dim, int) and self.head_dim > 0 and self.head_dim % 2 == 0, "head_dim",
+         "must be a positive even integer (RoPE rotates pairs of dimensions)")
+    if self.intermediate_size is None: self.intermediate_size = ffn_width(self.hidden_size, "8/3")
+    need(isinstance(self.intermediate_size, int) and self.intermediate_size > 0, "intermediate_size", "must be a positive integer")
+    need(self.rope_theta > 0, "rope_theta", "must be > 0")
+    need(self.rms_norm_eps > 0, "rms_norm_eps", "must be > 0")
+    need(0.0 <= self.dropout < 1.0, "dropout", "must be in [0, 1)")
+    need(self.hidden_act == "silu", "hidden_act", "only 'silu' (SwiGLU) is implemented")
+    if self.rope_scaling is not None:
+        rs = self.rope_scaling
+        need(isinstance(rs, dict), "rope_scaling", "must be a dict or None")
+        kind = rs.get("type", rs.get("rope_type"))
+        need(kind == "yarn", "rope_scaling", f"only YaRN scaling is implemented, got type {kind!r}")
+        need(rs.get("factor", 0) >= 1, "rope_scaling", "needs 'factor' >= 1")
+        need(rs.get("original_max_position_embeddings", 0) > 0, "rope_scaling", "needs 'original_max_position_embeddings' > 0")
+    if self.moe_intermediate_size is None: self.moe_intermediate_size = self.intermediate_size
+    if self.use_moe:
+        need(isinstance(self.num_experts, int) and self.num_experts > 0, "num_experts", "must be a positive integer")
+        need(1 <= self.num_experts_per_tok <= self.num_experts, "num_experts_per_tok",
+             f"must be between 1 and num_experts={self.num_experts}")
+        need(self.n_shared_experts >= 0, "n_shared_experts", "must be >= 0")
+        need(self.router_aux_loss_coef >= 0, "router_aux_loss_coef", "must be >= 0")
+        need(self.aux_loss_type in ("switch", "seq"), "aux_loss_type", "must be 'switch' or 'seq'")
 
-    @classmethod
-    def from_dict(cls, d: dict, strict: bool = False) -> "MiniMindConfig":
-        "Build from a config.json dict: ours, MiniMind's (v2 or v3), or transformers' Llama/Qwen3."
-        known = {f.name for f in fields(cls)}
-        d = dict(d)
-        kind = d.get("model_type", "minimind")
-        if "n_routed_experts" in d: d["num_experts"] = d.pop("n_routed_experts")        # MiniMind2 name
-        if "aux_loss_alpha" in d: d["router_aux_loss_coef"] = d.pop("aux_loss_alpha")   # MiniMind2 name
-        if d.pop("seq_aux", False): d["aux_loss_type"] = "seq"
-        rp = d.pop("rope_parameters", None)                                              # transformers >= 5
-        if isinstance(rp, dict):
-            d.setdefault("rope_theta", rp.get("rope_theta", 1e6))
-            if rp.get("rope_type", "default") != "default": d["rope_scaling"] = rp
-        if kind in ("llama", "qwen3"):
-            d.setdefault("qk_norm", kind == "qwen3")
-            d.setdefault("tie_word_embeddings", False)     # transformers' default for both
-        for k in ("pad_token_id", "bos_token_id", "eos_token_id"):
-            if k in d and not isinstance(d[k], int): d.pop(k)   # None or a list: keep our defaults
-        unknown = sorted(set(d) - known - _IGNORED_KEYS)
-        if unknown:
-            msg = f"config keys not understood by MiniMindConfig (ignored): {unknown}"
-            if strict: raise ValueError(msg)
-            warnings.warn(msg)
-        return cls(**{k: v for k, v in d.items() if k in known})
+MiniMindConfig.derive_and_validate = _derive_and_validate
+
 
 # %% ../nbs/07_model.ipynb #9e7a1db7
 PRESETS = {
-    "minimind2-small": dict(hidden_size=512, num_hidden_layers=8, num_attention_heads=8, num_key_value_heads=2),
-    "minimind2": dict(hidden_size=768, num_hidden_layers=16, num_attention_heads=8, num_key_value_heads=2),
+    "minimind2-small": dict(hidden_size=512, num_hidden_layers=8, num_attention_heads=8, num_key_value_heads=2,
+                            rms_norm_eps=1e-5),
+    "minimind2": dict(hidden_size=768, num_hidden_layers=16, num_attention_heads=8, num_key_value_heads=2, rms_norm_eps=1e-5),
     "minimind2-moe": dict(hidden_size=640, num_hidden_layers=8, num_attention_heads=8, num_key_value_heads=2,
                           use_moe=True, num_experts=4, num_experts_per_tok=2, n_shared_experts=1,
-                          router_aux_loss_coef=0.1, aux_loss_type="seq"),
+                          router_aux_loss_coef=0.1, aux_loss_type="seq", rms_norm_eps=1e-5),
     "minimind3": dict(hidden_size=768, num_hidden_layers=8, num_attention_heads=8, num_key_value_heads=4,
                       head_dim=96, intermediate_size=ffn_width(768, "pi"), qk_norm=True, rms_norm_eps=1e-6),
     "minimind3-moe": dict(hidden_size=768, num_hidden_layers=8, num_attention_heads=8, num_key_value_heads=4,
@@ -154,12 +127,15 @@ PRESETS = {
                      intermediate_size=192, max_position_embeddings=1024, use_moe=True, num_experts=4,
                      num_experts_per_tok=2, n_shared_experts=1, router_aux_loss_coef=0.01, aux_loss_type="seq"),
 }
-# transformers/MiniMind bookkeeping keys that say nothing about the network's shape
-_IGNORED_KEYS = {"model_type", "architectures", "auto_map", "torch_dtype", "dtype", "transformers_version",
-                 "use_cache", "scoring_func", "inference_rope_scaling", "attention_bias", "attention_dropout",
-                 "mlp_bias", "pretraining_tp", "use_sliding_window", "sliding_window", "max_window_layers",
-                 "layer_types", "return_dict", "output_hidden_states", "_name_or_path",
-                 "chunk_size_feed_forward", "is_encoder_decoder", "id2label", "label2id", "problem_type"}
+
+def _from_preset(cls, name: str, **overrides) -> MiniMindConfig:
+    "A MiniMind family configuration (or a tiny CPU size) by preset name, with optional field overrides."
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
+    return cls(**{**PRESETS[name], **overrides})
+
+MiniMindConfig.from_preset = classmethod(_from_preset)
+
 
 # %% ../nbs/07_model.ipynb #21aa2b38
 class MiniMindBlock(nn.Module):
@@ -168,7 +144,8 @@ class MiniMindBlock(nn.Module):
         super().__init__()
         c = config
         self.self_attn = Attention(c.hidden_size, c.num_attention_heads, c.num_key_value_heads, c.head_dim,
-                                   qk_norm=c.qk_norm, rms_norm_eps=c.rms_norm_eps, dropout=c.dropout)
+                                   qk_norm=c.qk_norm, rms_norm_eps=c.rms_norm_eps, dropout=c.dropout,
+                                   use_sdpa=c.flash_attn)
         self.input_layernorm = RMSNorm(c.hidden_size, eps=c.rms_norm_eps)
         self.post_attention_layernorm = RMSNorm(c.hidden_size, eps=c.rms_norm_eps)
         if c.use_moe:
@@ -258,6 +235,46 @@ class MiniMindForCausalLM(nn.Module):
         "Number of distinct parameters (tied weights counted once)."
         return sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable_only)
 
+# %% ../nbs/07_model.ipynb #b7d1e003
+# transformers/MiniMind bookkeeping keys that say nothing about the network's shape
+_IGNORED_KEYS = {"model_type", "architectures", "auto_map", "torch_dtype", "dtype", "transformers_version",
+                 "use_cache", "scoring_func", "inference_rope_scaling", "attention_bias", "attention_dropout",
+                 "mlp_bias", "pretraining_tp", "use_sliding_window", "sliding_window", "max_window_layers",
+                 "layer_types", "return_dict", "output_hidden_states", "_name_or_path",
+                 "chunk_size_feed_forward", "is_encoder_decoder", "id2label", "label2id", "problem_type"}
+
+def _to_dict(self: MiniMindConfig) -> dict:
+    "Plain dict of every field (what config.json stores)."
+    return asdict(self)
+
+def _from_dict(cls, d: dict, strict: bool = False) -> MiniMindConfig:
+    "Build from a config.json dict: ours, MiniMind's (v2 or v3), or transformers' Llama/Qwen3."
+    known = {f.name for f in fields(cls)}
+    d = dict(d)
+    kind = d.get("model_type", "minimind")
+    if "n_routed_experts" in d: d["num_experts"] = d.pop("n_routed_experts")        # MiniMind2 name
+    if "aux_loss_alpha" in d: d["router_aux_loss_coef"] = d.pop("aux_loss_alpha")   # MiniMind2 name
+    if d.pop("seq_aux", False): d["aux_loss_type"] = "seq"
+    rp = d.pop("rope_parameters", None)                                              # transformers >= 5
+    if isinstance(rp, dict):
+        d.setdefault("rope_theta", rp.get("rope_theta", 1e6))
+        if rp.get("rope_type", "default") != "default": d["rope_scaling"] = rp
+    if kind in ("llama", "qwen3"):
+        d.setdefault("qk_norm", kind == "qwen3")
+        d.setdefault("tie_word_embeddings", False)     # transformers' default for both
+    for k in ("pad_token_id", "bos_token_id", "eos_token_id"):
+        if k in d and not isinstance(d[k], int): d.pop(k)   # None or a list: keep our defaults
+    unknown = sorted(set(d) - known - _IGNORED_KEYS)
+    if unknown:
+        msg = f"config keys not understood by MiniMindConfig (ignored): {unknown}"
+        if strict: raise ValueError(msg)
+        warnings.warn(msg)
+    return cls(**{k: v for k, v in d.items() if k in known})
+
+MiniMindConfig.to_dict = _to_dict
+MiniMindConfig.from_dict = classmethod(_from_dict)
+
+
 # %% ../nbs/07_model.ipynb #e504abdf
 def _read_state_dict(path: Path) -> dict:
     "Tensors from a directory's model.safetensors (preferred) or pytorch_model.bin (weights only)."
@@ -319,9 +336,19 @@ MiniMindForCausalLM.save_pretrained = save_pretrained
 MiniMindForCausalLM.from_pretrained = staticmethod(from_pretrained)
 
 # %% ../nbs/07_model.ipynb #f3543ca5
+def _import_transformers():
+    "The transformers package, or an ImportError that says which extra installs it."
+    try: import transformers
+    except ImportError as e:
+        raise ImportError("this needs the optional package transformers: pip install 'minimind-book[hf]' "
+                          "(or pip install -e '.[hf]' from the repository)") from e
+    return transformers
+
+
 def to_transformers(model: MiniMindForCausalLM):
     "The equivalent transformers LlamaForCausalLM (MiniMind2) or Qwen3ForCausalLM (minimind-3); dense only."
-    import inspect, transformers
+    import inspect
+    transformers = _import_transformers()
     c = model.config
     if c.use_moe: raise NotImplementedError("to_transformers: MoE layouts have no exact transformers twin here")
     cls_cfg, cls_model = ((transformers.Qwen3Config, transformers.Qwen3ForCausalLM) if c.qk_norm
@@ -342,3 +369,7 @@ def to_transformers(model: MiniMindForCausalLM):
     bad = [k for k in theirs if k not in ours or not torch.equal(theirs[k], ours[k].to(theirs[k].dtype))]
     if bad: raise ValueError(f"to_transformers: weights not carried over: {bad[:5]}")
     return hf
+
+
+MiniMindForCausalLM.to_transformers = to_transformers   # also model.to_transformers()
+
