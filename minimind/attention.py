@@ -60,11 +60,12 @@ def scaled_dot_product_attention(q: Tensor, k: Tensor, v: Tensor, causal: bool =
 class Attention(nn.Module):
     "Causal multi-head attention with grouped key/value heads, optional per-head q/k RMSNorm, RoPE and a KV cache."
     def __init__(self, hidden_size: int, num_attention_heads: int, num_key_value_heads: int, head_dim: int,
-                 qk_norm: bool = False, rms_norm_eps: float = 1e-6, dropout: float = 0.0):
+                 qk_norm: bool = False, rms_norm_eps: float = 1e-6, dropout: float = 0.0, use_sdpa: bool = True):
         super().__init__()
         if num_attention_heads % num_key_value_heads:
             raise ValueError(f"num_attention_heads ({num_attention_heads}) must be a multiple of num_key_value_heads ({num_key_value_heads})")
         self.n_heads, self.n_kv_heads, self.head_dim, self.dropout = num_attention_heads, num_key_value_heads, head_dim, dropout
+        self.use_sdpa = use_sdpa                  # False: the explicit softmax path of §5 (same result)
         self.q_proj = nn.Linear(hidden_size, num_attention_heads * head_dim, bias=False)
         self.k_proj = nn.Linear(hidden_size, num_key_value_heads * head_dim, bias=False)
         self.v_proj = nn.Linear(hidden_size, num_key_value_heads * head_dim, bias=False)
@@ -84,7 +85,7 @@ class Attention(nn.Module):
             k, v = torch.cat([past_key_value[0], k], dim=2), torch.cat([past_key_value[1], v], dim=2)
         present = (k, v) if use_cache else None
         out = scaled_dot_product_attention(q, k, v, causal=True, attention_mask=attention_mask,
-                                           dropout_p=self.dropout if self.training else 0.0)
+                                           dropout_p=self.dropout if self.training else 0.0, use_sdpa=self.use_sdpa)
         return self.resid_dropout(self.o_proj(out.transpose(1, 2).reshape(B, L, -1))), present
 
 # %% ../nbs/04_attention.ipynb #2f23d794

@@ -13,7 +13,7 @@ from torch import nn, Tensor
 # %% ../nbs/02_layers.ipynb #7326f825
 class RMSNorm(nn.Module):
     "Root-mean-square norm (Zhang & Sennrich 2019): normalise in (at least) float32, cast back, then scale by `weight`."
-    def __init__(self, dim: int, eps: float = 1e-6):
+    def __init__(self, dim: int, eps: float = 1e-5):
         super().__init__()
         self.eps = eps
         self.weight = nn.Parameter(torch.ones(dim))
