@@ -28,9 +28,10 @@ def repeat_kv(x: Tensor, n_rep: int) -> Tensor:
 def _allowed_pairs(q_len: int, k_len: int, causal: bool, attention_mask: Tensor | None, device) -> Tensor | None:
     "Boolean (B or 1, 1, q_len, k_len) mask of allowed (query, key) pairs; None when all are allowed."
     mask = causal_mask(q_len, k_len, device)[None, None] if causal else None
-    if attention_mask is not None:
-        keys = attention_mask.bool()[:, None, None, :]
-        mask = keys if mask is None else mask & keys
+    if attention_mask is not None:      # (B, k_len): keys that exist; (B, q_len, k_len): pairs allowed (e.g. packed documents)
+        m = attention_mask.bool()
+        pairs = m[:, None, None, :] if m.dim() == 2 else m[:, None]
+        mask = pairs if mask is None else mask & pairs
     return mask
 
 # %% ../nbs/04_attention.ipynb #da5aa98c

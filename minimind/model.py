@@ -175,13 +175,14 @@ class MiniMindModel(nn.Module):
         self.register_buffer("cos", cos, persistent=False)
         self.register_buffer("sin", sin, persistent=False)
 
-    def forward(self, input_ids, attention_mask=None, past_key_values=None, use_cache=False):
+    def forward(self, input_ids, attention_mask=None, past_key_values=None, use_cache=False, position_ids=None):
         B, L = input_ids.shape
         start = past_key_values[0][0].shape[2] if past_key_values else 0
-        if start + L > self.config.max_position_embeddings:
-            raise ValueError(f"sequence of {start + L} positions exceeds max_position_embeddings="
-                             f"{self.config.max_position_embeddings}")
-        cos, sin = self.cos[start:start + L], self.sin[start:start + L]
+        last = start + L - 1 if position_ids is None else int(position_ids.max())
+        if last >= self.config.max_position_embeddings:
+            raise ValueError(f"position {last} exceeds max_position_embeddings={self.config.max_position_embeddings}")
+        if position_ids is None: cos, sin = self.cos[start:start + L], self.sin[start:start + L]
+        else: cos, sin = self.cos[position_ids], self.sin[position_ids]      # (B, L, D): e.g. restarting per packed document
         x = self.dropout(self.embed_tokens(input_ids))
         presents = []
         for i, layer in enumerate(self.layers):
@@ -222,9 +223,9 @@ class MiniMindForCausalLM(nn.Module):
             nn.init.normal_(module.weight, mean=0.0, std=self.config.initializer_range)
 
     def forward(self, input_ids, labels=None, past_key_values=None, use_cache=False, attention_mask=None,
-                logits_to_keep: int = 0) -> CausalLMOutput:
-        h, presents, aux_loss = self.model(input_ids, attention_mask=attention_mask,
-                                           past_key_values=past_key_values, use_cache=use_cache)
+                logits_to_keep: int = 0, position_ids=None) -> CausalLMOutput:
+        h, presents, aux_loss = self.model(input_ids, attention_mask=attention_mask, past_key_values=past_key_values,
+                                           use_cache=use_cache, position_ids=position_ids)
         logits = self.lm_head(h[:, -logits_to_keep:, :] if logits_to_keep else h)
         loss = causal_lm_loss(logits, labels) if labels is not None else None
         return CausalLMOutput(logits=logits, loss=loss, aux_loss=aux_loss, past_key_values=presents)

@@ -24,16 +24,9 @@ from .generate import sample_next, stream_text
 def forward_rows(model: nn.Module, input_ids: Tensor, position_ids: Tensor, attention_mask: Tensor,
                  past_key_values: Optional[list] = None) -> tuple[Tensor, list]:
     "The causal LM on (B, L) tokens at per-row positions (B, L); returns the last column's logits (B, V) and the grown cache."
-    m = model.model
-    if int(position_ids.max()) >= m.cos.size(0):
-        raise ValueError(f"position {int(position_ids.max())} exceeds max_position_embeddings={m.cos.size(0)}")
-    cos, sin = m.cos[position_ids], m.sin[position_ids]
-    x, presents = m.embed_tokens(input_ids), []
-    for i, layer in enumerate(m.layers):
-        x, kv = layer(x, cos, sin, past_key_value=past_key_values[i] if past_key_values else None,
-                      use_cache=True, attention_mask=attention_mask)
-        presents.append(kv)
-    return model.lm_head(m.norm(x[:, -1])), presents
+    out = model(input_ids, attention_mask=attention_mask, past_key_values=past_key_values, use_cache=True,
+                position_ids=position_ids, logits_to_keep=1)
+    return out.logits[:, -1], out.past_key_values
 
 # %% ../nbs/19_serve.ipynb #c5928b35
 @dataclass
