@@ -269,7 +269,7 @@ def bank_dir() -> Path:
         if (d / SEED_FILE).is_file(): return d
     raise FileNotFoundError(f"question bank not found next to {pkg}; set MINIMIND_BANK_DIR")
 
-# %% ../nbs/21_quiz.ipynb #42a9881d
+# %% ../nbs/21_quiz.ipynb #05d82557
 _VERDICT_LABEL = {"right": ("right", "正确"), "wrong": ("wrong", "错误"), "misleading": ("misleading", "有误导性")}
 
 def claim_markdown(claim_id: str, bank: Optional[Bank] = None) -> str:

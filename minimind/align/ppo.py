@@ -7,7 +7,8 @@ Docs: https://minimind-book.github.io/minimind/ppo.html.md"""
 # %% auto #0
 __all__ = ['masked_mean', 'whiten', 'kl_k1', 'kl_k2', 'kl_k3', 'gae', 'token_rewards', 'ppo_policy_loss', 'ppo_value_loss',
            'approx_kl', 'left_pad', 'rollout', 'completion_logprobs', 'ValueHead', 'ActorCritic', 'RewardModel',
-           'bradley_terry_loss', 'PPOConfig', 'ppo_train', 'preference_batch', 'train_reward_model',
+           'bradley_terry_loss', 'PPOConfig', 'ppo_rollout', 'ppo_advantages', 'approx_kl_exceeded',
+           'minibatch_indices', 'ppo_update', 'ppo_train', 'preference_batch', 'train_reward_model',
            'pairwise_accuracy']
 
 # %% ../../nbs/15_ppo.ipynb #e6c55b25
@@ -21,7 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..model import MiniMindForCausalLM
-from ..generate import generate
+from ..generate import apply_temperature, generate
 from .dpo import token_logprobs
 
 # %% ../../nbs/15_ppo.ipynb #5049d7f7
@@ -120,10 +121,10 @@ def rollout(lm: MiniMindForCausalLM, prompts: list, max_new_tokens: int = 20, te
     return {"input_ids": out, "attention_mask": torch.cat([am, cmask], 1), "completion_mask": cmask, "prompt_len": ids.shape[1]}
 
 
-def completion_logprobs(logits: Tensor, roll: dict) -> Tensor:
-    "(B, T) log-prob of each completion token under logits (B, P+T, V); 0 on padding."
+def completion_logprobs(logits: Tensor, roll: dict, temperature: float = 1.0) -> Tensor:
+    "(B, T) log-prob of each completion token under softmax(logits / temperature), the distribution `rollout` samples from; 0 on padding."
     labels = roll["input_ids"].masked_fill(roll["attention_mask"] == 0, -100)
-    return token_logprobs(logits, labels)[:, roll["prompt_len"] - 1:]
+    return token_logprobs(apply_temperature(logits, temperature), labels)[:, roll["prompt_len"] - 1:]
 
 # %% ../../nbs/15_ppo.ipynb #41db4c66
 class ValueHead(nn.Module):
@@ -173,7 +174,7 @@ class PPOConfig:
     minibatch_size: int = 16
     ppo_epochs: int = 2
     max_new_tokens: int = 20
-    temperature: float = 1.0
+    temperature: float = 1.0     # sampling temperature; old, new and reference log-probs all use logits / temperature
     lr: float = 1e-4
     clip_eps: float = 0.2
     value_clip_eps: float = 0.2
@@ -187,6 +188,66 @@ class PPOConfig:
     seed: int = 0
 
 
+@torch.no_grad()
+def ppo_rollout(policy: ActorCritic, ref: MiniMindForCausalLM, prompts: list, idx: list, reward_fn: Callable,
+                cfg: PPOConfig, generator: torch.Generator) -> dict:
+    "Sample completions of prompts[idx] at cfg.temperature; add old_logp, old_values, ref_logp (all at that temperature) and scores."
+    roll = rollout(policy.lm, [prompts[i] for i in idx], cfg.max_new_tokens, cfg.temperature, generator)
+    ids, am, mask, P = roll["input_ids"], roll["attention_mask"], roll["completion_mask"], roll["prompt_len"]
+    logits, values = policy(ids, am)
+    old_logp, old_values = completion_logprobs(logits, roll, cfg.temperature), values[:, P - 1:-1] * mask
+    ref_logp = completion_logprobs(ref(ids, attention_mask=am).logits, roll, cfg.temperature)
+    return {**roll, "old_logp": old_logp, "old_values": old_values, "ref_logp": ref_logp, "scores": reward_fn(roll, idx).float()}
+
+# %% ../../nbs/15_ppo.ipynb #f3d90a2d
+@torch.no_grad()
+def ppo_advantages(batch: dict, cfg: PPOConfig) -> tuple[Tensor, Tensor]:
+    "Per-token rewards (with -kl_coef*k1 when cfg.kl_in == 'reward'), GAE; returns (whitened advantages, returns)."
+    mask = batch["completion_mask"]
+    kl_coef = cfg.kl_coef if cfg.kl_in == "reward" else 0.0
+    rewards = token_rewards(batch["scores"], batch["old_logp"], batch["ref_logp"], mask, kl_coef)
+    adv, returns = gae(rewards, batch["old_values"], mask, cfg.gamma, cfg.lam)
+    return whiten(adv, mask), returns
+
+# %% ../../nbs/15_ppo.ipynb #c7584810
+def approx_kl_exceeded(kl: float, target_kl: float) -> bool:
+    "Early stop: True once the approximate KL to the rollout policy passes target_kl, or is not a number (NaN never passes a test)."
+    return not kl <= target_kl
+
+
+def minibatch_indices(n: int, minibatch_size: int, epochs: int, generator: torch.Generator):
+    "Index tensors of minibatches, epoch after epoch, each epoch a fresh random permutation of range(n)."
+    for _ in range(epochs):
+        perm = torch.randperm(n, generator=generator)
+        for s in range(0, n, minibatch_size): yield perm[s:s + minibatch_size]
+
+# %% ../../nbs/15_ppo.ipynb #8a67d4bb
+def ppo_update(policy: ActorCritic, opt: torch.optim.Optimizer, batch: dict, cfg: PPOConfig,
+               generator: torch.Generator) -> dict:
+    "Clipped policy + value (+ k3 KL) loss over minibatches of one rollout batch (with advantages, returns); stops early on approx KL."
+    ids, am, mask, P = batch["input_ids"], batch["attention_mask"], batch["completion_mask"], batch["prompt_len"]
+    policy.train()
+    sums, n_updates, kls = {"policy_loss": 0.0, "value_loss": 0.0, "clipfrac": 0.0}, 0, []
+    for mb in minibatch_indices(len(ids), cfg.minibatch_size, cfg.ppo_epochs, generator):
+        logits, values = policy(ids[mb], am[mb])
+        logp = completion_logprobs(logits, {"input_ids": ids[mb], "attention_mask": am[mb], "prompt_len": P}, cfg.temperature)
+        m, old_logp = mask[mb], batch["old_logp"][mb]
+        kls.append(approx_kl(logp.detach(), old_logp, m).item())
+        if approx_kl_exceeded(kls[-1], cfg.target_kl): break
+        pg = ppo_policy_loss(logp, old_logp, batch["advantages"][mb], m, cfg.clip_eps)
+        vf = ppo_value_loss(values[:, P - 1:-1], batch["old_values"][mb], batch["returns"][mb], m, cfg.value_clip_eps)
+        loss = pg + cfg.vf_coef * vf
+        if cfg.kl_in == "loss": loss = loss + cfg.kl_coef * masked_mean(kl_k3(logp, batch["ref_logp"][mb]), m)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(policy.parameters(), cfg.max_grad_norm)
+        opt.step()
+        ratio = torch.exp(logp.detach() - old_logp)
+        sums["policy_loss"] += pg.item(); sums["value_loss"] += vf.item(); n_updates += 1
+        sums["clipfrac"] += masked_mean(((ratio - 1).abs() > cfg.clip_eps).float(), m).item()
+    return {**{k: v / max(n_updates, 1) for k, v in sums.items()}, "approx_kl": max(kls), "updates": n_updates}
+
+# %% ../../nbs/15_ppo.ipynb #23178cff
 def ppo_train(policy: ActorCritic, ref: MiniMindForCausalLM, prompts: list, reward_fn: Callable, cfg: PPOConfig,
               log_every: int = 0) -> list[dict]:
     "PPO on `prompts` (id lists); reward_fn(roll, idx) -> (B,) scores the completions of prompts[idx]. Returns per-step stats."
@@ -198,41 +259,12 @@ def ppo_train(policy: ActorCritic, ref: MiniMindForCausalLM, prompts: list, rewa
     history = []
     for step in range(cfg.steps):
         idx = [rng.randrange(len(prompts)) for _ in range(cfg.batch_size)]
-        roll = rollout(policy.lm, [prompts[i] for i in idx], cfg.max_new_tokens, cfg.temperature, gen)
-        ids, am, mask, P = roll["input_ids"], roll["attention_mask"], roll["completion_mask"], roll["prompt_len"]
-        with torch.no_grad():
-            logits, values = policy(ids, am)
-            old_logp, old_values = completion_logprobs(logits, roll), values[:, P - 1:-1] * mask
-            ref_logp = completion_logprobs(ref(ids, attention_mask=am).logits, roll)
-            scores = reward_fn(roll, idx).float()
-            rewards = token_rewards(scores, old_logp, ref_logp, mask, cfg.kl_coef if cfg.kl_in == "reward" else 0.0)
-            adv, returns = gae(rewards, old_values, mask, cfg.gamma, cfg.lam)
-            adv = whiten(adv, mask)
-        policy.train()
-        sums, n_updates, kls = {"policy_loss": 0.0, "value_loss": 0.0, "clipfrac": 0.0}, 0, []
-        for _ in range(cfg.ppo_epochs):
-            perm = torch.randperm(cfg.batch_size, generator=gen)
-            for s in range(0, cfg.batch_size, cfg.minibatch_size):
-                mb = perm[s:s + cfg.minibatch_size]
-                logits, values = policy(ids[mb], am[mb])
-                logp, m = completion_logprobs(logits, {"input_ids": ids[mb], "attention_mask": am[mb], "prompt_len": P}), mask[mb]
-                kls.append(approx_kl(logp.detach(), old_logp[mb], m).item())
-                if kls[-1] > cfg.target_kl: break
-                pg = ppo_policy_loss(logp, old_logp[mb], adv[mb], m, cfg.clip_eps)
-                vf = ppo_value_loss(values[:, P - 1:-1], old_values[mb], returns[mb], m, cfg.value_clip_eps)
-                loss = pg + cfg.vf_coef * vf
-                if cfg.kl_in == "loss": loss = loss + cfg.kl_coef * masked_mean(kl_k3(logp, ref_logp[mb]), m)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(policy.parameters(), cfg.max_grad_norm)
-                opt.step()
-                ratio = torch.exp(logp.detach() - old_logp[mb])
-                sums["policy_loss"] += pg.item(); sums["value_loss"] += vf.item(); n_updates += 1
-                sums["clipfrac"] += masked_mean(((ratio - 1).abs() > cfg.clip_eps).float(), m).item()
-            else: continue
-            break                                     # early stop: leave the epoch loop too
-        h = {"step": step + 1, "reward": scores.mean().item(), "kl": (kl_k3(old_logp, ref_logp) * mask).sum(-1).mean().item(),
-             **{k: v / max(n_updates, 1) for k, v in sums.items()}, "approx_kl": max(kls), "updates": n_updates,
+        batch = ppo_rollout(policy, ref, prompts, idx, reward_fn, cfg, gen)
+        adv, returns = ppo_advantages(batch, cfg)
+        stats = ppo_update(policy, opt, {**batch, "advantages": adv, "returns": returns}, cfg, gen)
+        mask = batch["completion_mask"]
+        h = {"step": step + 1, "reward": batch["scores"].mean().item(),
+             "kl": (kl_k3(batch["old_logp"], batch["ref_logp"]) * mask).sum(-1).mean().item(), **stats,
              "length": mask.sum(-1).float().mean().item()}
         history.append(h)
         if log_every and (step + 1) % log_every == 0: print({k: round(v, 4) if isinstance(v, float) else v for k, v in h.items()})
