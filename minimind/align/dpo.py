@@ -217,7 +217,7 @@ def run_dpo_experiment(seed: int = 0, **config) -> dict[str, float]:
     return dpo_experiment(seed, **config).metrics
 
 
-DPO_SWEEP = Sweep("ch14_dpo", run=run_dpo_experiment, code=(
+DPO_SWEEP = Sweep("ch14_dpo", run=run_dpo_experiment, seeds=(0, 1, 2), code=(
     dpo_experiment, tiny_sft_policy, dpo_sft_conversations, dpo_pair_batches, dpo_train, no_reference, self_reference,
     dpo_batch_loss, dpo_logps, with_reference_logps, evaluate_preferences, preference_stats, dpo_loss, sequence_logprobs,
     token_logprobs))
