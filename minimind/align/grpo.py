@@ -1,4 +1,4 @@
-"""Group-normalised advantages (and Dr. GRPO without the std), the clipped ratio, the k3 KL to the reference, the three ways to average the loss over tokens and what each does to long and short answers, and GRPO on the book's arithmetic prompts.
+"""Group-normalised advantages (and Dr. GRPO, which drops both the std and the 1/|o| length normalisation), the clipped ratio, the k3 KL to the reference, the three ways to average the loss over tokens and what each does to long and short answers, and GRPO on the book's arithmetic prompts.
 
 Docs: https://minimind-book.github.io/minimind/grpo.html.md"""
 
@@ -6,7 +6,8 @@ Docs: https://minimind-book.github.io/minimind/grpo.html.md"""
 
 # %% auto #0
 __all__ = ['group_advantages', 'aggregate', 'grpo_loss', 'arithmetic_rewards', 'tempered_logprobs', 'scored_rollout',
-           'prompt_ids', 'sampled_accuracy', 'arithmetic_fact', 'arithmetic_split', 'GRPOConfig', 'train_grpo']
+           'prompt_ids', 'sampled_accuracy', 'arithmetic_fact', 'arithmetic_split', 'GRPOConfig', 'train_grpo',
+           'record_batches', 'sampler_logprobs']
 
 # %% ../../nbs/16_grpo.ipynb #da7cd53d
 import random, re
@@ -163,3 +164,26 @@ def train_grpo(policy: nn.Module, ref: nn.Module, records: list, tokenizer, cfg:
         if eval_fn is not None and (step % cfg.eval_every == 0 or step == cfg.steps): h.update(eval_fn(policy))
         history.append(h)
     return history
+
+# %% ../../nbs/16_grpo.ipynb #5a888748
+def record_batches(namespace: dict, run: Callable[[], object]) -> list[dict]:
+    "Run `run()` spying on `namespace`'s scored_rollout and grpo_loss: per batch, the batch, torch.multinomial's (probs, token) draws, and the old_logp each loss call got."
+    from unittest import mock
+    batches, real_scored, real_loss, real_multinomial = [], namespace["scored_rollout"], namespace["grpo_loss"], torch.multinomial
+    def scored_spy(*a, **k):
+        draws = []
+        def recording(probs, *a2, **k2):
+            out = real_multinomial(probs, *a2, **k2); draws.append((probs.clone(), out.clone())); return out
+        with mock.patch("torch.multinomial", recording): out = real_scored(*a, **k)
+        batches.append({"batch": out, "draws": draws, "loss_old_logp": []}); return out
+    def loss_spy(logp, old_logp, *a, **k):
+        batches[-1]["loss_old_logp"].append(old_logp.detach().clone()); return real_loss(logp, old_logp, *a, **k)
+    with mock.patch.dict(namespace, scored_rollout=scored_spy, grpo_loss=loss_spy): run()
+    return batches
+
+
+def sampler_logprobs(batch: dict, draws: list) -> Tensor:
+    "(B, T) log-prob of each completion token under the distribution torch.multinomial drew it from (0 past the completion)."
+    drawn, m = torch.cat([o for _, o in draws], 1), batch["completion_mask"].bool()
+    if not torch.equal(batch["input_ids"][:, batch["prompt_len"]:][m], drawn[m]): raise AssertionError("rollout tokens are not the drawn ones")
+    return torch.stack([p.gather(-1, o).squeeze(-1) for p, o in draws], 1).log().masked_fill(~m, 0.0)

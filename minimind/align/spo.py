@@ -14,8 +14,8 @@ from typing import Callable, Optional
 import torch
 from torch import Tensor, nn
 
-from .grpo import arithmetic_rewards, grpo_loss, prompt_ids
-from .ppo import approx_kl, completion_logprobs, kl_k3, masked_mean, rollout
+from .grpo import arithmetic_rewards, grpo_loss, prompt_ids, scored_rollout, tempered_logprobs
+from .ppo import approx_kl, kl_k3, masked_mean, rollout
 
 # %% ../../nbs/17_spo.ipynb #ddc2c4d4
 class BetaValueTracker:
@@ -109,27 +109,26 @@ def train_spo(policy: nn.Module, ref: nn.Module, records: list, tokenizer, cfg: 
     for step in range(1, cfg.steps + 1):
         w = priority_weights(tracker.value(), cfg.priority_eps) if cfg.prioritized else torch.ones(n)
         idx = sample_prompts(w, cfg.prompts_per_step, gen)
-        roll = rollout(policy, [prompts[i] for i in idx], cfg.max_new_tokens, cfg.temperature, gen)
-        ids, am, mask = roll["input_ids"], roll["attention_mask"], roll["completion_mask"]
-        rewards = arithmetic_rewards(roll, [answers[i] for i in idx], tokenizer)
+        b = scored_rollout(policy.eval(), ref, [prompts[i] for i in idx], [answers[i] for i in idx], tokenizer,
+                           cfg.temperature, cfg.max_new_tokens, gen)        # old_logp: the sampler, logits / T
+        mask, rewards, old_logp, ref_logp = b["completion_mask"], b["rewards"], b["old_logp"], b["ref_logp"]
         baselines = tracker.value(idx)
         adv = spo_advantages(rewards, baselines)
-        with torch.no_grad(): ref_logp = completion_logprobs(ref(ids, attention_mask=am).logits, roll)
         policy.train()
-        logp = completion_logprobs(policy(ids, attention_mask=am).logits, roll)
-        loss = grpo_loss(logp, logp.detach(), ref_logp, adv, mask, cfg.clip_eps, cfg.beta, cfg.aggregation, cfg.max_new_tokens)
+        logp = tempered_logprobs(policy, b, cfg.temperature)
+        loss = grpo_loss(logp, old_logp, ref_logp, adv, mask, cfg.clip_eps, cfg.beta, cfg.aggregation, cfg.max_new_tokens)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(policy.parameters(), cfg.max_grad_norm)
         opt.step()
         policy.eval()
-        with torch.no_grad(): drift = approx_kl(completion_logprobs(policy(ids, attention_mask=am).logits, roll), logp.detach(), mask).item()
+        with torch.no_grad(): drift = approx_kl(tempered_logprobs(policy, b, cfg.temperature), old_logp, mask).item()   # KL(old || new)
         tracker.add_kl(drift)
         rho = tracker.update(idx, rewards)
         samples += len(idx)
         h = {"step": step, "samples": samples, "reward": rewards.mean().item(), "loss": loss.item(), "drift": drift,
              "rho": rho.mean().item(), "baseline": baselines.mean().item(),
-             "kl": masked_mean(kl_k3(logp.detach(), ref_logp), mask).item(), "length": mask.sum(-1).float().mean().item(),
+             "kl": masked_mean(kl_k3(old_logp, ref_logp), mask).item(), "length": mask.sum(-1).float().mean().item(),
              "zero_adv": (adv.abs() < 1e-6).float().mean().item()}
         if eval_fn is not None and (step % cfg.eval_every == 0 or step == cfg.steps): h.update(eval_fn(policy))
         history.append(h)
