@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 TORCH_VERSION ?= 2.13.0
 TORCH_INDEX ?=
 
-.PHONY: help setup test sync lab demo quiz bench build docs docs-check clean-venv
+.PHONY: help setup test sync lab demo quiz bench build docs docs-check docs-serve clean-venv
 
 help:
 	@echo "make setup   create .venv: torch==$(TORCH_VERSION) first, then the book and its tools (editable)"
@@ -22,6 +22,7 @@ help:
 	@echo "make build   build the wheel into dist/"
 	@echo "make docs    the docs site into _build/docs (reuses the notebooks executed by make test, else runs them)"
 	@echo "make docs-check  make docs, then test the site in headless Chromium (installs it if missing)"
+	@echo "make docs-serve  make docs, then serve it on http://127.0.0.1:8000 (search snippets need a server)"
 
 setup: $(VENV)/.installed
 
@@ -39,14 +40,19 @@ sync: setup
 
 # The notebooks run once: the test run saves them executed (conftest.py, MINIMIND_SAVE_EXECUTED) and the
 # docs site is built from those copies, then checked in headless Chromium (tests/test_docs_site.py).
+# Two pytest-xdist workers (TEST_WORKERS), one notebook or test file each at a time (--dist loadfile keeps a notebook's
+# cells in order on one kernel), each with one torch thread so the two do not fight over the cores; the 25 slowest
+# items are listed at the end.
+TEST_WORKERS ?= 2
 test: setup
 	$(BIN)/python tools/check_sync.py
-	MINIMIND_SAVE_EXECUTED=_build/executed $(BIN)/python -m pytest --nbval-lax --nbval-cell-timeout=600 nbs tests -q --ignore=tests/test_docs_site.py
+	MINIMIND_SAVE_EXECUTED=_build/executed $(BIN)/python -m pytest --nbval-lax --nbval-cell-timeout=600 nbs tests -q \
+	  --ignore=tests/test_docs_site.py -n $(TEST_WORKERS) --dist loadfile --durations=25
 	$(MAKE) --no-print-directory docs-check DOCS_FLAGS=--require-executed
 
 # The site: chapters with their outputs, API reference, drills, errata, offline search and maths.
 docs: setup
-	$(BIN)/python tools/docs/build.py --executed _build/executed --out _build/docs $(DOCS_FLAGS)
+	$(BIN)/python docs/build.py --executed _build/executed --out _build/docs $(DOCS_FLAGS)
 
 # The site as a browser sees it (installs Debian's chromium if missing; screenshots in _build/screenshots).
 docs-check: docs
@@ -63,8 +69,13 @@ quiz: setup
 bench: setup
 	$(BIN)/minimind bench --json runs/bench.json
 
+# Jupyter refuses to run as root (Docker's default user) unless told it is intended.
 lab: setup
-	$(BIN)/jupyter lab nbs
+	$(BIN)/jupyter lab nbs $(if $(filter 0,$(shell id -u)),--allow-root)
+
+# The built site over HTTP (search snippets need it: browsers block them on file://).
+docs-serve: docs
+	$(BIN)/python -m http.server --bind 127.0.0.1 --directory _build/docs 8000
 
 build: setup
 	$(BIN)/python -m build --wheel --outdir dist .

@@ -9,13 +9,18 @@ import os, re
 
 _DIRECTIVE = re.compile(r"^\s*#\|\s*(.+?)\s*$")
 
+# Under pytest-xdist (`make test` runs two workers) each worker and the notebook kernels it starts use one thread,
+# so two notebooks run side by side instead of fighting over the same two cores. A reader's own run keeps torch's default.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"): os.environ.setdefault(_var, "1")
+
 
 def _directives(source: str) -> list[str]:
     return [m.group(1) for line in source.splitlines() if (m := _DIRECTIVE.match(line))]
 
 
 def skip_reason(source: str) -> str | None:
-    "Why the test run skips a code cell with this source (nbdev directives), or None; tools/docs/build.py uses it too."
+    "Why the test run skips a code cell with this source (nbdev directives), or None; docs/build.py uses it too."
     enabled = set(os.environ.get("MINIMIND_TEST_FLAGS", "").split())
     for d in _directives(source):
         if d.replace(" ", "") in ("eval:false", "eval:False"): return "#| eval: false"
@@ -24,7 +29,7 @@ def skip_reason(source: str) -> str | None:
 
 
 def pytest_collection_modifyitems(config, items):
-    import pytest                      # here, so tools/docs/build.py can import skip_reason without pytest installed
+    import pytest                      # here, so docs/build.py can import skip_reason without pytest installed
     for item in items:
         cell = getattr(item, "cell", None)
         if cell is not None and (reason := skip_reason(cell.source)):
@@ -55,6 +60,7 @@ def pytest_sessionfinish(session, exitstatus):
         if nb is None or getattr(item, "cell", None) is None: continue
         runs.setdefault(item.parent, []).append(item)
     for parent, items in runs.items():
+        if not any(item.nodeid in _REPORTED for item in items): continue   # ran in another xdist worker, or not at all
         src = pathlib.Path(str(parent.fspath))
         nb = copy.deepcopy(parent.nb)
         code = [c for c in nb.cells if c.cell_type == "code"]

@@ -1,4 +1,4 @@
-"""The cell-skipping rule shared by the test run (conftest.py) and the docs build (tools/docs/build.py)."""
+"""The cell-skipping rule shared by the test run (conftest.py) and the docs build (docs/build.py)."""
 from conftest import skip_reason
 
 

@@ -1,8 +1,8 @@
-"""Sphinx configuration of the docs site; tools/docs/build.py stages the sources and runs Sphinx with it."""
+"""Sphinx configuration of the docs site; docs/build.py stages the sources and runs Sphinx with it."""
 import os, sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 import minimind
 
@@ -39,6 +39,7 @@ html_theme = "sphinx_book_theme"
 html_title = "minimind"
 html_static_path = [os.environ.get("MINIMIND_DOCS_STATIC", "_static")]
 html_css_files = ["minimind.css"]
+html_js_files = ["site.js"]
 html_favicon = "static/favicon.svg"     # without one, browsers request /favicon.ico and log a 404
 html_context = {"default_mode": "auto"}  # pydata theme: an unset mode logs a console error
 html_show_sourcelink = False

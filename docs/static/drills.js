@@ -1,4 +1,4 @@
-// minimind interview drills: runs in the browser from window.MINIMIND_BANK (written by tools/docs/build.py).
+// minimind interview drills: runs in the browser from window.MINIMIND_BANK (written by docs/build.py).
 // choice: pick an option, see its feedback; numeric: type a number, checked against the value the library
 // computed within the item's tolerance; open: reveal the answer and its key points, grade yourself;
 // code: reveal the reference solution (the terminal quiz runs your code). Progress: localStorage.
@@ -74,10 +74,26 @@
     return Object.keys(kw || {}).map(function (k) { return k + "=" + JSON.stringify(kw[k]); }).join(", ");
   }
 
+  // The bank's TOML wraps long answers at a fixed width. Join a paragraph's lines (a space between words, nothing
+  // between two CJK characters) and keep blank lines, list items and indented code as they are.
+  var CJK = /[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]/;
+  function unwrap(text) {
+    return String(text || "").trim().split(/\n\s*\n/).map(function (para) {
+      var lines = para.split("\n"), out = lines[0];
+      for (var i = 1; i < lines.length; i++) {
+        var line = lines[i];
+        if (/^\s*([-*•]|\d+[.)])\s/.test(line) || /^\s{4}/.test(line) || /^\s{4}/.test(lines[i - 1])) { out += "\n" + line; continue; }
+        var a = out.slice(-1), b = line.trim().charAt(0);
+        out += (CJK.test(a) && CJK.test(b) ? "" : " ") + line.trim();
+      }
+      return out;
+    }).join("\n\n");
+  }
+
   function answerBlock(item) {
     var box = el("div", { cls: "drill-answer" });
-    box.appendChild(el("p", { text: item.answer_en || "" }));
-    if (state.zh && item.answer_zh) box.appendChild(el("p", { cls: "drill-zh", text: item.answer_zh }));
+    box.appendChild(el("p", { text: unwrap(item.answer_en) }));
+    if (state.zh && item.answer_zh) box.appendChild(el("p", { cls: "drill-zh", text: unwrap(item.answer_zh) }));
     var kp = item.key_points_en || [];
     if (kp.length) {
       box.appendChild(el("strong", { text: "Key points" }));

@@ -13,7 +13,7 @@
 import argparse, hashlib, json, os, re, shutil, subprocess, sys, time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 HERE = Path(__file__).resolve().parent
 NBS = ROOT / "nbs"
 sys.path.insert(0, str(HERE))
