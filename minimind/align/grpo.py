@@ -92,13 +92,13 @@ def sampled_accuracy(model: nn.Module, records: list, tokenizer, n_samples: int 
 
 # %% ../../nbs/16_grpo.ipynb #2a0875d0
 def arithmetic_fact(question: str) -> tuple:
-    "(a, op, b) of a book arithmetic question in either language."
-    a, b = re.findall(r"\d", question)[:2]
-    return a, "+" if ("+" in question or "加" in question) else "×", b
+    "(op, a, b), a <= b: the fact a book arithmetic question asks, in either language (3 + 4 and 4 + 3 are one fact, as in chapter 8)."
+    a, b = sorted(int(x) for x in re.findall(r"\d", question)[:2])
+    return "+" if ("+" in question or "加" in question) else "×", a, b
 
 
 def arithmetic_split(n_facts: int = 32, seed: int = 0) -> tuple[list, list, list]:
-    "(practised, same facts in Chinese, others): English prompts of n_facts random training facts, their Chinese prompts, the other training facts' prompts."
+    "(practised, same facts in Chinese, others): English prompts of n_facts random training facts (both orders), their Chinese prompts, the other training facts' prompts."
     by_q = {}
     for rec in book_rl_prompts(4000, seed=7): by_q.setdefault(rec["conversations"][0]["content"], rec)
     facts = sorted({arithmetic_fact(q) for q in by_q})
