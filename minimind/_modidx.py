@@ -671,5 +671,6 @@ d = { 'settings': { 'branch': 'main',
                                 'minimind.train.setup_distributed': ('train.html#setup_distributed', 'minimind/train.py'),
                                 'minimind.train.train': ('train.html#train', 'minimind/train.py')},
             'minimind.widgets': { 'minimind.widgets._html': ('widgets.html#_html', 'minimind/widgets.py'),
+                                  'minimind.widgets._ipywidgets': ('widgets.html#_ipywidgets', 'minimind/widgets.py'),
                                   'minimind.widgets.deck_widget': ('widgets.html#deck_widget', 'minimind/widgets.py'),
                                   'minimind.widgets.item_widget': ('widgets.html#item_widget', 'minimind/widgets.py')}}}

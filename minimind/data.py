@@ -484,7 +484,10 @@ def _drop_nulls(x):
 def stream_jsonl(path: str | Path, kind: str, on_error: str = "raise", max_chars: int | None = None,
                  report: SkipReport | None = None) -> Iterator[dict]:
     "Records of a big jsonl file streamed by 🤗 datasets (Arrow's JSON parser), each checked; at the first bad line it hands over to `read_jsonl`, which names it."
-    from datasets import load_dataset
+    try: from datasets import load_dataset
+    except ImportError as e:
+        raise ImportError("streaming big jsonl files needs 🤗 datasets: pip install 'minimind-book[data]' "
+                          "(or pip install -e '.[data]' from the repository); read_jsonl needs nothing extra") from e
     report = _check_args(kind, on_error, report)
     n = 0
     try:

@@ -32,10 +32,19 @@ _W_TEXT = {   # key: (English, Chinese)
 }
 
 
+def _ipywidgets():
+    "The ipywidgets package, or an ImportError that says which extra installs it."
+    try: import ipywidgets
+    except ImportError as e:
+        raise ImportError("the quiz widgets need ipywidgets: pip install 'minimind-book[widgets]' "
+                          "(or pip install -e '.[widgets]' from the repository); `minimind quiz` needs nothing extra") from e
+    return ipywidgets
+
+
 def item_widget(item: Item, lang: str = "en", progress: Optional[Progress] = None, now_fn=utcnow):
     """A JupyterLab widget for one item: reveal (open), choose (choice), type a number (numeric) or paste code (code).
     The returned VBox carries its controls as attributes and the last Result in `.result`; with `progress`, answers are recorded."""
-    import ipywidgets as W
+    W = _ipywidgets()
     t = {k: v[lang == "zh"] for k, v in _W_TEXT.items()}
     chapter = t["head"].format(n=item.chapter, name=CHAPTERS_ZH[item.chapter] if lang == "zh" else CHAPTERS[item.chapter])
     head = W.HTML(f"<b>{_html(item.id)}</b> · {kind_name(item.kind, lang)} · {chapter}: "
@@ -103,7 +112,7 @@ def item_widget(item: Item, lang: str = "en", progress: Optional[Progress] = Non
 
 def deck_widget(items: list, lang: str = "en", progress: Optional[Progress] = None):
     "Several items, one at a time, with Previous/Next buttons; `.cards` holds the item widgets, `.index` the shown one."
-    import ipywidgets as W
+    W = _ipywidgets()
     deck = W.VBox()
     deck.cards = [item_widget(i, lang, progress) for i in items]
     zh = lang == "zh"
