@@ -310,7 +310,7 @@ def plot_stage(result: dict, path: Path) -> None:
     import matplotlib; matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     panels = PLOTS[result["stage"]]
-    fig, axs = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 3.4), squeeze=False)
+    fig, axs = plt.subplots(1, len(panels), figsize=(5.6 * len(panels), 3.4), squeeze=False, gridspec_kw={"wspace": 0.35})
     for ax, (ylabel, lines) in zip(axs[0], panels):
         for i, (key, label, style) in enumerate(lines):
             x, y = _series(result["history"], key)
