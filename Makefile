@@ -61,7 +61,7 @@ docs-check: docs
 
 demo: setup
 	$(BIN)/minimind demo --out runs/demo
-	@echo "open runs/demo/report.md; talk to the model: $(BIN)/minimind chat --model runs/demo/grpo/model"
+	@echo "open runs/demo/report.md; talk to the best stage's model: $(BIN)/minimind chat --model runs/demo/best"
 
 quiz: setup
 	$(BIN)/minimind quiz
