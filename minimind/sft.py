@@ -6,8 +6,8 @@ Docs: https://minimind-book.github.io/minimind/sft.html.md"""
 
 # %% auto #0
 __all__ = ['ANSWER_TEMPLATE', 'SFT_SWEEP', 'sft_loss', 'epoch_batches', 'chat_prompt_ids', 'packed_rows', 'eval_batches',
-           'greedy_reply', 'answer_metrics', 'reply_logprob', 'prefers_chosen', 'sft_data', 'pretrained_tiny',
-           'sft_experiment', 'run_sft']
+           'greedy_reply', 'greedy_replies', 'answer_metrics', 'reply_logprob', 'prefers_chosen', 'sft_data',
+           'pretrained_tiny', 'sft_experiment', 'run_sft']
 
 # %% ../nbs/11_sft.ipynb #1046d787
 import functools, re
@@ -82,13 +82,28 @@ def greedy_reply(model: nn.Module, ids: list[int], eos_id: int, max_new_tokens: 
     return out[len(ids):]
 
 
+@torch.no_grad()
+def greedy_replies(model: nn.Module, prompts: list[list[int]], eos_id: int, max_new_tokens: int = 24) -> list[list[int]]:
+    "greedy_reply for many prompts in one batch: left-padded and masked (RoPE scores depend only on relative positions)."
+    was = model.training; model.eval()
+    L = max(map(len, prompts))
+    ids = torch.tensor([[0] * (L - len(p)) + p for p in prompts])
+    mask = torch.tensor([[0] * (L - len(p)) + [1] * len(p) for p in prompts])
+    for _ in range(max_new_tokens):
+        nxt = model(ids, attention_mask=mask).logits[:, -1].argmax(-1)
+        ids, mask = torch.cat([ids, nxt[:, None]], 1), torch.cat([mask, torch.ones_like(nxt)[:, None]], 1)
+        if bool((ids[:, L:] == eos_id).any(1).all()): break
+    model.train(was)
+    return [row[:row.index(eos_id) + 1] if eos_id in row else row for row in ids[:, L:].tolist()]
+
+
 ANSWER_TEMPLATE = re.compile(r"(\d+) ([+×]) (\d+) = (-?\d+)(?:\. The answer is (-?\d+)\.|。答案是 (-?\d+)。)")
 
 def answer_metrics(model: nn.Module, records: list[dict], tok) -> dict:
     "Exact match, stop rate and format rate of greedy replies to arithmetic prompts."
     em = stop = fmt = 0
-    for r in records:
-        new = greedy_reply(model, chat_prompt_ids(r["conversations"], tok), tok.eos_token_id)
+    replies = greedy_replies(model, [chat_prompt_ids(r["conversations"], tok) for r in records], tok.eos_token_id)
+    for r, new in zip(records, replies):
         stops = bool(new) and new[-1] == tok.eos_token_id
         text = tok.decode(new[:-1] if stops else new)
         em += arithmetic_reward(text, r["answer"]); stop += stops; fmt += stops and bool(ANSWER_TEMPLATE.fullmatch(text))
@@ -164,5 +179,5 @@ def run_sft(seed: int, steps: int = 500) -> dict:
     return sft_experiment(seed, steps)["metrics"]
 
 SFT_SWEEP = Sweep("ch11_sft", run=run_sft, seeds=(0, 1, 2), config={"steps": 500},
-                  code=(sft_experiment, pretrained_tiny, sft_data, sft_loss, epoch_batches, packed_rows, eval_batches, greedy_reply,
+                  code=(sft_experiment, pretrained_tiny, sft_data, sft_loss, epoch_batches, packed_rows, eval_batches, greedy_reply, greedy_replies,
                         answer_metrics, chat_prompt_ids, reply_logprob, prefers_chosen))
