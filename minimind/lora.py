@@ -160,4 +160,4 @@ def run_lora(seed: int, steps: int = 100) -> dict:
     return lora_experiment(seed, steps)["metrics"]
 
 LORA_SWEEP = Sweep("ch12_lora", run=run_lora, seeds=(0, 1, 2), config={"steps": 100},
-                   code=(lora_experiment, LoRALinear, apply_lora, lora_modules))
+                   code=(lora_experiment, LoRALinear.__init__, LoRALinear.forward, LoRALinear.delta_weight, apply_lora, lora_modules))
