@@ -454,7 +454,8 @@ def demo_markdown(data: dict) -> str:
     f = lambda k: f"{r[k]:.3f}"
     lines = [f"A {r['parameters'] / 1e6:.2f} M-parameter model, seed {r['seed']}, made by `python tools/sweeps.py {data['name']}`; wall and CPU times were measured on the machine "
              f"that made `nbs/sweeps/{data['name']}.json` ({r['machine.cpu_count']:.0f} CPU cores, torch on {r['machine.torch_threads']:.0f} thread(s), load average "
-             f"{r['machine.load_average']:.1f} at the start), the metrics are the same on any machine. "
+             f"{r['machine.load_average']:.1f} at the start); the metrics repeat exactly with the same CPU and torch thread count "
+             f"(another thread count rounds differently and moves them a little). "
              f"Total {r['seconds']:.0f} s wall, {r['cpu_seconds']:.0f} s CPU.", "",
              "| stage | wall time | CPU time | metric | training data, before → after | held-out data, before → after |",
              "|---|---|---|---|---|---|",
