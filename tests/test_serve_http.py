@@ -341,6 +341,7 @@ def test_chat_quits_on_signal(checkpoint, sig, ignore_sigint):
     try:
         ready, _, _ = select.select([proc.stdout], [], [], 60)   # the banner is flushed when input() waits at the prompt
         assert ready and proc.stdout.readline().startswith("minimind chat:")
+        time.sleep(0.5)          # let input() start waiting (a signal just before its read() is seen only at the next key)
         err = stop_and_wait(proc, sig)
     finally:
         if proc.poll() is None: proc.kill()
