@@ -4,9 +4,9 @@
 
 # %% auto #0
 __all__ = ['EVAL_SAMPLES', 'GRPO_SWEEP', 'group_advantages', 'aggregate', 'grpo_loss', 'arithmetic_rewards', 'tempered_logprobs',
-           'scored_rollout', 'prompt_ids', 'sampled_accuracy', 'arithmetic_fact', 'arithmetic_split',
-           'arithmetic_eval_sets', 'arithmetic_accuracies', 'GRPOConfig', 'train_grpo', 'record_batches',
-           'sampler_logprobs', 'rl_start_policy', 'start_end_metrics', 'run_grpo_experiment', 'assert_practised_gain']
+           'scored_rollout', 'sampled_accuracy', 'arithmetic_split', 'arithmetic_eval_sets', 'arithmetic_accuracies',
+           'GRPOConfig', 'train_grpo', 'record_batches', 'sampler_logprobs', 'rl_start_policy', 'start_end_metrics',
+           'run_grpo_experiment', 'assert_practised_gain']
 
 # %% ../../nbs/16_grpo.ipynb #da7cd53d
 import copy, functools, random, re
@@ -17,8 +17,8 @@ import torch
 from torch import Tensor, nn
 
 from .dpo import tiny_sft_policy
-from .ppo import completion_logprobs, kl_k3, masked_mean, rollout
-from ..data import RLPromptDataset, arithmetic_reward, book_arith_suite, book_rl_prompts, book_sft_conversations
+from .ppo import arithmetic_fact, completion_logprobs, kl_k3, masked_mean, prompt_ids, rollout
+from ..data import arithmetic_reward, book_arith_suite, book_rl_prompts, book_sft_conversations
 from ..sweeps import Sweep
 from ..tokenizer import book_tokenizer
 
@@ -76,12 +76,6 @@ def scored_rollout(policy: nn.Module, ref: nn.Module, prompts: list, answers: li
                    "ref_logp": tempered_logprobs(ref, roll, temperature)}
 
 
-def prompt_ids(records: list, tokenizer) -> list:
-    "ChatML prompt ids (ending in the assistant header) of RL records."
-    ds = RLPromptDataset(records, tokenizer)
-    return [ds[i]["input_ids"].tolist() for i in range(len(ds))]
-
-
 @torch.no_grad()
 def sampled_accuracy(model: nn.Module, records: list, tokenizer, n_samples: int = 8, seed: int = 0,
                      temperature: float = 1.0, max_new_tokens: int = 20) -> float:
@@ -91,12 +85,6 @@ def sampled_accuracy(model: nn.Module, records: list, tokenizer, n_samples: int 
     return arithmetic_rewards(roll, [r["answer"] for r in records] * n_samples, tokenizer).mean().item()
 
 # %% ../../nbs/16_grpo.ipynb #2a0875d0
-def arithmetic_fact(question: str) -> tuple:
-    "(op, a, b), a <= b: the fact a book arithmetic question asks, in either language (3 + 4 and 4 + 3 are one fact, as in chapter 8)."
-    a, b = sorted(int(x) for x in re.findall(r"\d", question)[:2])
-    return "+" if ("+" in question or "加" in question) else "×", a, b
-
-
 def arithmetic_split(n_facts: int = 32, seed: int = 0) -> tuple[list, list, list]:
     "(practised, same facts in Chinese, others): English prompts of n_facts random training facts (both orders), their Chinese prompts, the other training facts' prompts."
     by_q = {}
