@@ -5,6 +5,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 # torch is installed first and exactly: an unpinned torch pulls a multi-GB CUDA build.
+# --no-compile: Python compiles a module's bytecode when it is first imported, so only the modules the book uses are
+# compiled, not the tens of thousands that torch, transformers and jupyterlab ship.
 # Elsewhere, point TORCH_INDEX at the CPU wheel index of your choice to keep it small.
 TORCH_VERSION ?= 2.13.0
 TORCH_INDEX ?=
@@ -28,9 +30,9 @@ setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q torch==$(TORCH_VERSION) $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q --no-compile --upgrade pip
+	$(BIN)/pip install -q --no-compile torch==$(TORCH_VERSION) $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
+	$(BIN)/pip install -q --no-compile -e '.[dev]'
 	@touch $@
 
 sync: setup

@@ -11,7 +11,7 @@ __all__ = ['SPLITS', 'HELD_OUT_FACTS', 'HELD_OUT_CONCEPTS', 'HELD_OUT_WORDS', 'K
            'read_jsonl', 'stream_jsonl']
 
 # %% ../nbs/08_data.ipynb #dcc0dffd
-import hashlib, json, random, re, warnings
+import functools, hashlib, json, random, re, warnings
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -85,17 +85,27 @@ def _bare(name: str) -> str: return re.sub(r"^(a|an|the) ", "", name)
 _NAMES_BY_TEXT = {**{_bare(en).lower(): ("concept", en) for en, *_ in _CONCEPTS}, **{zh: ("concept", en) for en, zh, *_ in _CONCEPTS},
                   **{en.lower(): ("word", zh) for zh, en in _WORDS}, **{zh: ("word", zh) for zh, en in _WORDS}}
 # one alternation, longest names first; English names as whole words, case-insensitive; Chinese names as substrings
-_NAME_RE = re.compile("|".join(rf"\b{re.escape(k)}\b" if k.isascii() else re.escape(k)
-                               for k in sorted(_NAMES_BY_TEXT, key=len, reverse=True)), re.IGNORECASE)
+_NAME_KEYS = tuple(sorted(_NAMES_BY_TEXT, key=len, reverse=True))
+# non-ASCII letters that re.IGNORECASE matches to ASCII ones (or that lower() lengthens): with one of these, no shortcut
+_CASE_TRAPS = re.compile("[\u0130\u0131\u017f\u212a]")
 
-def content_items(text: str) -> set:
+@functools.lru_cache(maxsize=None)
+def _name_re(keys: tuple) -> re.Pattern:
+    "One alternation of `keys` in their given order (longest first); English names as whole words, case-insensitive."
+    return re.compile("|".join(rf"\b{re.escape(k)}\b" if k.isascii() else re.escape(k) for k in keys), re.IGNORECASE)
+
+@functools.lru_cache(maxsize=1 << 16)
+def content_items(text: str) -> frozenset:
     "The content a text carries: arithmetic facts, the book's concepts and glossary words it mentions."
     items = set()
     for m in _FACT_RE.finditer(text):
         if m.group(1): items.add(_fact_key("+" if m.group(2) in ("+", "加") else "×", int(m.group(1)), int(m.group(3))))
         else: items.add(_fact_key("+", int(m.group(4)), int(m.group(5))))
-    for m in _NAME_RE.finditer(text): items.add(_NAMES_BY_TEXT[m.group(0).lower()])
-    return items
+    low = text.lower()                      # a name absent as a substring cannot match: keep the others, in the same order
+    keys = _NAME_KEYS if _CASE_TRAPS.search(text) else tuple(k for k in _NAME_KEYS if k in low)
+    if keys:
+        for m in _name_re(keys).finditer(text): items.add(_NAMES_BY_TEXT[m.group(0).lower()])
+    return frozenset(items)
 
 def _held_out_item(item: tuple) -> bool:
     kind = item[0]

@@ -179,9 +179,9 @@ class Browser:
         self.call("Page.navigate", url=url)
         self.wait("document.readyState === 'complete'", 30)
 
-    def drain(self) -> None:
-        "Collect events that arrived after the last reply."
-        self.ws.settimeout(0.3)
+    def drain(self, quiet_s: float = 0.1) -> None:
+        "Collect events that arrived after the last reply, until none comes for `quiet_s` seconds."
+        self.ws.settimeout(quiet_s)
         try:
             while True:
                 msg = json.loads(self.ws.recv())
