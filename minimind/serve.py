@@ -226,6 +226,11 @@ class Engine(PaddedEngine):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.lens, self.feed = [], []             # per row: positions in its cache; tokens it feeds next (its prompt, then its last token)
+        attn = [l.self_attn for l in self.model.model.layers]
+        plain = all(type(p) is nn.Linear and p.bias is None for a in attn for p in (a.q_proj, a.k_proj, a.v_proj))
+        plain = plain and all(isinstance(a.q_norm, nn.Identity) and isinstance(a.k_norm, nn.Identity) for a in attn)
+        # q, k, v in one matmul: their weights stacked once, here (the engine serves the weights it was built with)
+        self.qkv = [torch.cat([a.q_proj.weight, a.k_proj.weight, a.v_proj.weight]).detach() for a in attn] if plain else None
 
     def _reserve(self, need: int):
         "Make the cache (layers, k/v, seats, H_kv, capacity, D) hold `need` positions, doubling, so growing is a rare copy."
@@ -273,10 +278,16 @@ class Engine(PaddedEngine):
         for i, layer in enumerate(m.layers):
             a = layer.self_attn; H, Hk, D = a.n_heads, a.n_kv_heads, a.head_dim
             h = layer.input_layernorm(x)
-            q = apply_rope(a.q_norm(a.q_proj(h).view(1, T, H, D)).transpose(1, 2), cos, sin)[0]      # (H, T, D)
-            k = apply_rope(a.k_norm(a.k_proj(h).view(1, T, Hk, D)).transpose(1, 2), cos, sin)[0]
+            if self.qkv is not None:                                # one matmul, one rotation for q and k together
+                qkv = F.linear(h, self.qkv[i]).view(1, T, H + 2 * Hk, D).transpose(1, 2)
+                qk = apply_rope(qkv[:, :H + Hk], cos, sin)[0]
+                q, k, v = qk[:H], qk[H:], qkv[0, H + Hk:].transpose(0, 1)                            # (H, T, D), (Hk, T, D), (T, Hk, D)
+            else:                                                   # int8 layers, biases, q/k norms: the modules one by one
+                q = apply_rope(a.q_norm(a.q_proj(h).view(1, T, H, D)).transpose(1, 2), cos, sin)[0]
+                k = apply_rope(a.k_norm(a.k_proj(h).view(1, T, Hk, D)).transpose(1, 2), cos, sin)[0]
+                v = a.v_proj(h).view(T, Hk, D)
             K, V = self.cache[i, 0], self.cache[i, 1]                                                 # (seats, H_kv, capacity, D)
-            K[seat, :, pos], V[seat, :, pos] = k.transpose(0, 1), a.v_proj(h).view(T, Hk, D)        # written in place
+            K[seat, :, pos], V[seat, :, pos] = k.transpose(0, 1), v                                  # written in place
             outs = [F.scaled_dot_product_attention(q[:, :nd].transpose(0, 1)[:, :, None], K[:nd, :, :W], V[:nd, :, :W],
                                                    attn_mask=visible, enable_gqa=True)[:, :, 0]] if nd else []
             for b in range(nd, len(Ls)):                        # a newcomer: causal attention over its own prompt
