@@ -178,7 +178,8 @@ def bench_decode(quick: bool, device: torch.device) -> dict:
 
 # %% ../nbs/22_bench.ipynb #65b184d2
 def bench_batching(quick: bool, device: torch.device) -> dict:
-    "Tokens/s of continuous vs static batching (chapter 19's engine, both modes) on its mixed workload; CPU."
+    "Tokens/s of continuous batching (chapter 19's Engine) vs static batching of padded batches (its PaddedEngine) on its mixed workload; CPU."
+    from minimind.serve import Engine, PaddedEngine
     config = bench_config(quick)
     n, rounds = (32, 3) if quick else (64, 3)
     torch.manual_seed(0)
@@ -187,7 +188,7 @@ def bench_batching(quick: bool, device: torch.device) -> dict:
     for r in range(rounds):                                    # alternate which scheduler goes first
         for continuous in ((True, False) if r % 2 == 0 else (False, True)):
             reqs = mixed_workload(n, config.vocab_size)
-            res = run_workload(model, reqs, max_batch_size=8, continuous=continuous)
+            res = run_workload(model, reqs, max_batch_size=8, continuous=continuous, engine=Engine if continuous else PaddedEngine)
             runs[res["scheduler"]].append(res)
             outputs[res["scheduler"]] = [q.output_ids for q in reqs]
     if outputs["continuous"] != outputs["static"]: raise RuntimeError("batching: the two schedulers produced different tokens")
@@ -195,9 +196,9 @@ def bench_batching(quick: bool, device: torch.device) -> dict:
     steps = {k: v[0]["steps"] for k, v in runs.items()}
     ms = {k: statistics.median(x["wall_s"] / x["steps"] for x in v) * 1e3 for k, v in runs.items()}
     note = (f"{n} requests, 8 seats, cpu; tokens identical; decode steps {steps['static']} -> {steps['continuous']} "
-            f"({steps['static'] / steps['continuous']:.2f}x fewer, the most this workload allows at equal step cost); "
-            f"a continuous step costs {ms['continuous']:.1f} vs {ms['static']:.1f} ms: it also prefills newcomers, "
-            f"in more, smaller passes")
+            f"({steps['static'] / steps['continuous']:.2f}x fewer, the most scheduling gives at equal step cost); "
+            f"a step costs {ms['continuous']:.1f} (Engine: preallocated slots, prefill inside the decode pass) "
+            f"vs {ms['static']:.1f} ms (PaddedEngine: the model's forward, a separate prefill pass)")
     return bench_row("batching", tps["continuous"], tps["static"], "tokens/s", note)
 
 # %% ../nbs/22_bench.ipynb #6d7c6b6a
