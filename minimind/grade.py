@@ -389,12 +389,12 @@ def int8_linear_bytes(in_features: int, out_features: int) -> int:
 
 
 def batching_decode_steps(output_lengths: list, max_batch_size: int, continuous: bool) -> int:
-    """Decode steps the library's serving Engine (chapter 19) takes for requests with these output lengths, all queued
-    at once in this order (a tiny random model, stop tokens off; each request's first token comes from its prefill)."""
+    """Decode steps chapter 19's PaddedEngine takes for requests with these output lengths, all queued at once in this
+    order (a tiny random model, stop tokens off; each request's first token comes from its own prefill pass, not a step)."""
     import torch
     from minimind.model import MiniMindConfig, MiniMindForCausalLM
-    from minimind.serve import Request, run_workload
+    from minimind.serve import PaddedEngine, Request, run_workload
     torch.manual_seed(0)
     model = MiniMindForCausalLM(MiniMindConfig.from_preset("tiny")).eval()
     requests = [Request([5, 6, 7], max_new_tokens=n, stop_ids=()) for n in output_lengths]
-    return run_workload(model, requests, max_batch_size, continuous)["steps"]
+    return run_workload(model, requests, max_batch_size, continuous, engine=PaddedEngine)["steps"]
