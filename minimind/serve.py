@@ -616,7 +616,7 @@ class ChatHandler(BaseHTTPRequestHandler):
         body = CHAT_PAGE.encode()
         self.send_response(200)
         self.send_header("Content-Type", "text/html; charset=utf-8"); self.send_header("Content-Length", str(len(body)))
-        self.send_header("Content-Security-Policy", "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'")
+        self.send_header("Content-Security-Policy", "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:")
         self.end_headers(); self.wfile.write(body)
 
     def do_GET(self):
@@ -826,7 +826,7 @@ class ScriptedLM(nn.Module):
 # %% ../nbs/19_serve.ipynb #c0a1e5e7
 CHAT_PAGE = r"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>minimind chat</title>
+<title>minimind chat</title><link rel="icon" href="data:,">
 <style>
 :root { --fg: #1f2328; --dim: #6e7781; --line: #d0d7de; --user: #ddf4ff; --bot: #f6f8fa; --accent: #0969da; }
 * { box-sizing: border-box; }
