@@ -68,7 +68,7 @@ def _run_chat(args: argparse.Namespace) -> int:
     from minimind.generate import ChatSession
     model = MiniMindForCausalLM.from_pretrained(args.model).eval()
     tok_dir = args.tokenizer or (args.model if (Path(args.model) / "tokenizer.json").exists() else None)
-    from minimind.serve import signal_handlers
+    from minimind.serve import TerminalReply, ends_in_think, signal_handlers
     session = ChatSession(model, _load_tokenizer(tok_dir), system=args.system)
     sampling = dict(temperature=args.temperature, top_p=args.top_p, top_k=args.top_k)
     def interrupt(signum, frame): raise KeyboardInterrupt    # also where SIGINT was ignored at start (a background job)
@@ -77,8 +77,10 @@ def _run_chat(args: argparse.Namespace) -> int:
             print("minimind chat: type a message; an empty line, Ctrl-D or Ctrl-C quits.")
             while (text := input("you> ")).strip():
                 print("minimind> ", end="", flush=True)
-                session.ask(text, max_new_tokens=args.max_new_tokens, on_text=lambda s: print(s, end="", flush=True), **sampling)
-                print()
+                opened = session.tokenizer.apply_chat_template([{"role": "user", "content": text}], add_generation_prompt=True)
+                show = TerminalReply(in_think=ends_in_think(opened))             # reasoning dimmed, then the answer
+                session.ask(text, max_new_tokens=args.max_new_tokens, on_text=show, **sampling)
+                show.close(); print()
         except (EOFError, KeyboardInterrupt): print()
     return 0
 

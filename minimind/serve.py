@@ -5,8 +5,8 @@
 # %% auto #0
 __all__ = ['CHAT_FIELDS', 'CHAT_PAGE', 'forward_rows', 'Request', 'RepadEngine', 'Engine', 'mixed_workload', 'run_workload',
            'Int8Linear', 'quantize_int8', 'model_bytes', 'APIError', 'ChatCall', 'parse_chat_request', 'StopScanner',
-           'ReplySplitter', 'ThreadedEngine', 'ChatHandler', 'ChatServer', 'make_server', 'signal_handlers', 'serve',
-           'add_serve_args', 'serve_from_args', 'ScriptedLM']
+           'ends_in_think', 'ReplySplitter', 'TerminalReply', 'ThreadedEngine', 'ChatHandler', 'ChatServer',
+           'make_server', 'signal_handlers', 'serve', 'add_serve_args', 'serve_from_args', 'ScriptedLM']
 
 # %% ../nbs/19_serve.ipynb #7fc6f477
 import argparse, collections, contextlib, json, queue, random, signal, statistics, sys, threading, time, uuid, warnings
@@ -465,7 +465,7 @@ def parse_chat_request(payload, tokenizer, max_prompt_tokens: int, max_tokens_li
                        key, "context_length_exceeded")
     req = Request(ids, max_tokens, float(temperature), float(top_p), presence_penalty=float(presence),
                   frequency_penalty=float(frequency), stop_ids=(tokenizer.eos_token_id,), seed=seed)
-    return ChatCall(req, stream, stop, include_usage, in_think=prompt.rfind("<think>") > prompt.rfind("</think>"), tools=bool(tools))
+    return ChatCall(req, stream, stop, include_usage, in_think=ends_in_think(prompt), tools=bool(tools))
 
 # %% ../nbs/19_serve.ipynb #66cba563
 class StopScanner:
@@ -489,6 +489,11 @@ class StopScanner:
 
 # %% ../nbs/19_serve.ipynb #c0a1e5d3
 from .agent import CALL_CLOSE, CALL_OPEN, THINK_CLOSE, THINK_OPEN, parse_assistant, split_reasoning
+
+
+def ends_in_think(prompt: str) -> bool:
+    "True when a rendered prompt leaves a <think> block open (minimind-3 with thinking on): the reply starts with reasoning."
+    return prompt.rfind(THINK_OPEN) > prompt.rfind(THINK_CLOSE)
 
 
 def _settled(text: str, tools: bool) -> str:
@@ -538,6 +543,35 @@ class ReplySplitter:
         if reasoning is not None: msg["reasoning_content"] = reasoning
         if calls: msg["tool_calls"] = calls
         return msg
+
+# %% ../nbs/19_serve.ipynb #c0a1e5d6
+class TerminalReply:
+    "`on_text` for a terminal chat: reasoning dimmed after '(thinking)', then the answer, then each tool call as name(arguments)."
+    def __init__(self, in_think: bool = False, tools: bool = False, out=None, color: Optional[bool] = None):
+        self.split, self.out, self.state = ReplySplitter(in_think, tools), out or sys.stdout, None
+        self.color = self.out.isatty() if color is None else color
+
+    def _write(self, kind: str, text: str):
+        if kind != self.state:
+            if self.state == "reasoning_content": self.out.write(("\x1b[0m" if self.color else "") + "\n")
+            if kind == "reasoning_content": self.out.write(("\x1b[2m" if self.color else "") + "(thinking) ")
+            self.state = kind
+        self.out.write(text); self.out.flush()
+
+    def _show(self, deltas: list):
+        for d in deltas:
+            for kind in ("reasoning_content", "content"):
+                if kind in d: self._write(kind, d[kind])
+            for t in d.get("tool_calls", []):
+                self._write("tool", f"\n-> {t['function']['name']}(" if "id" in t else t["function"]["arguments"] + ")")
+
+    def __call__(self, piece: str) -> None: self._show(self.split.feed(piece))
+
+    def close(self) -> dict:
+        "Print what was held back; returns the reply as an OpenAI assistant message."
+        self._show(self.split.feed("", final=True))
+        if self.state == "reasoning_content" and self.color: self.out.write("\x1b[0m")
+        return self.split.message()
 
 # %% ../nbs/19_serve.ipynb #52970148
 class ThreadedEngine(Engine):
