@@ -6,7 +6,7 @@
 __all__ = ['CHAT_FIELDS', 'CHAT_PAGE', 'forward_rows', 'Request', 'RepadEngine', 'Engine', 'mixed_workload', 'run_workload',
            'Int8Linear', 'quantize_int8', 'model_bytes', 'APIError', 'ChatCall', 'parse_chat_request', 'StopScanner',
            'ends_in_think', 'ReplySplitter', 'TerminalReply', 'ThreadedEngine', 'ChatHandler', 'ChatServer',
-           'make_server', 'signal_handlers', 'serve', 'add_serve_args', 'serve_from_args', 'ScriptedLM']
+           'make_server', 'signal_handlers', 'serve', 'add_serve_args', 'serve_from_args', 'ScriptedLM', 'ToolChat']
 
 # %% ../nbs/19_serve.ipynb #7fc6f477
 import argparse, collections, contextlib, json, queue, random, signal, statistics, sys, threading, time, uuid, warnings
@@ -856,6 +856,43 @@ class ScriptedLM(nn.Module):
         for b in range(seq.size(0)):
             logits[b, 0, self.next_token([int(t) for t, m in zip(seq[b], mask[b]) if m])] = 0.0
         return SimpleNamespace(logits=logits, past_key_values=[(seq[:, None, :, None], seq[:, None, :, None])])
+
+# %% ../nbs/19_serve.ipynb #c0a1e5f2
+from .agent import assistant_turn, tool_messages
+from .generate import stream_generate
+
+
+class ToolChat:
+    "`minimind chat --think/--tools`: each turn rendered whole by the tokenizer's template; tool calls run by minimind.agent's registry."
+    def __init__(self, model: nn.Module, tokenizer, registry: Optional[dict] = None, thinking: bool = False,
+                 system: Optional[str] = None, max_tool_rounds: int = 4, out=None):
+        self.model, self.tokenizer, self.registry, self.max_tool_rounds = model, tokenizer, registry or {}, max_tool_rounds
+        self.tools = [t.schema() for t in self.registry.values()] or None
+        self.kwargs, self.out = {"enable_thinking": thinking, "open_thinking": thinking}, out or sys.stdout
+        self.messages = [{"role": "system", "content": system}] if system else []
+        probe = [{"role": "user", "content": "hi"}]
+        if self.tools and tokenizer.apply_chat_template(probe, tools=self.tools) == tokenizer.apply_chat_template(probe):
+            raise ValueError("this tokenizer's chat template does not render tools (the book's ChatML has no tool syntax)")
+
+    def _generate(self, max_new_tokens: int, **sampling):
+        prompt = self.tokenizer.apply_chat_template(self.messages, add_generation_prompt=True, tools=self.tools, **self.kwargs)
+        show, eos = TerminalReply(ends_in_think(prompt), bool(self.tools), self.out), self.tokenizer.eos_token_id
+        ids = torch.tensor([self.tokenizer.encode(prompt)], device=next(iter(self.model.parameters()), torch.empty(0)).device)
+        tokens = (int(t) for t in stream_generate(self.model, ids, max_new_tokens, eos_token_id=eos, **sampling))
+        for piece in stream_text((t for t in tokens if t != eos), self.tokenizer): show(piece)
+        show.close()
+        return parse_assistant(show.split.text, ends_in_think(prompt))
+
+    def ask(self, text: str, max_new_tokens: int = 128, **sampling) -> dict:
+        "Add a user turn and reply; while the reply calls tools (at most max_tool_rounds times), run them, print and feed back the results."
+        self.messages.append({"role": "user", "content": text})
+        for round in range(self.max_tool_rounds + 1):
+            msg = self._generate(max_new_tokens, **sampling)
+            self.messages.append(assistant_turn(msg))
+            results = tool_messages(msg, self.registry) if self.registry and round < self.max_tool_rounds else []
+            for r in results: self.out.write(f"\n<- {r['content']}\n")
+            if not results: return self.messages[-1]
+            self.messages += results
 
 # %% ../nbs/19_serve.ipynb #c0a1e5e7
 CHAT_PAGE = r"""<!doctype html>

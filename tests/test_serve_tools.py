@@ -8,15 +8,14 @@ sends them — was rendered exactly as minimind-3's chat template renders those 
 openai client's own stream accumulator rebuilds the same message. Request-side refusals are checked without a client.
 """
 import json, threading
-from pathlib import Path
 
 import pytest
 
+from minimind.agent import agent_tokenizer
 from minimind.serve import APIError, ScriptedLM, make_server, parse_chat_request
 from minimind.tokenizer import MiniMindTokenizer, book_tokenizer
 
 HOST = "127.0.0.1"
-ROOT = Path(__file__).resolve().parents[1]
 ADD = [{"type": "function", "function": {"name": "add", "description": "Add two integers.", "parameters": {
     "type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}}, "required": ["a", "b"]}}}]
 ASK = [{"role": "user", "content": "What is 2 plus 3?"}]
@@ -28,9 +27,8 @@ RESULT = {"role": "tool", "tool_call_id": "any", "content": "5"}
 
 
 def m3_tokenizer() -> MiniMindTokenizer:
-    "The book's BPE with minimind-3's own chat template (the fixture chapter 01 checks against transformers)."
-    config = json.loads((ROOT / "nbs" / "fixtures" / "minimind3_tokenizer_config.json").read_text(encoding="utf-8"))
-    return MiniMindTokenizer(book_tokenizer().tokenizer, config["chat_template"])
+    "The book's BPE with minimind-3's own chat template (chapter 17a checks it against MiniMind's file)."
+    return agent_tokenizer()
 
 
 def prompt(tok, messages, **kwargs) -> tuple:
