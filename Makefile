@@ -49,17 +49,18 @@ TEST_WORKERS ?= 2
 test: setup
 	$(BIN)/python tools/check_sync.py
 	MINIMIND_SAVE_EXECUTED=_build/executed $(BIN)/python -m pytest --nbval-lax --nbval-cell-timeout=600 nbs tests -q \
-	  --ignore=tests/test_docs_site.py -n $(TEST_WORKERS) --dist loadfile --durations=25
+	  --ignore=tests/test_docs_site.py --ignore=tests/test_chat_page.py -n $(TEST_WORKERS) --dist loadfile --durations=25
 	$(MAKE) --no-print-directory docs-check DOCS_FLAGS=--require-executed
 
 # The site: chapters with their outputs, API reference, drills, errata, offline search and maths.
 docs: setup
 	$(BIN)/python docs/build.py --executed _build/executed --out _build/docs $(DOCS_FLAGS)
 
-# The site as a browser sees it (installs Debian's chromium if missing; screenshots in _build/screenshots).
+# The site and minimind serve's chat page as a browser sees them (installs Debian's chromium if missing; screenshots
+# in _build/screenshots).
 docs-check: docs
 	bash tools/install_chromium.sh
-	MINIMIND_DOCS_REQUIRED=1 $(BIN)/python -m pytest tests/test_docs_site.py -q
+	MINIMIND_DOCS_REQUIRED=1 $(BIN)/python -m pytest tests/test_docs_site.py tests/test_chat_page.py -q
 
 demo: setup
 	$(BIN)/minimind demo --out runs/demo

@@ -68,8 +68,11 @@ def _run_chat(args: argparse.Namespace) -> int:
     from minimind.generate import ChatSession
     model = MiniMindForCausalLM.from_pretrained(args.model).eval()
     tok_dir = args.tokenizer or (args.model if (Path(args.model) / "tokenizer.json").exists() else None)
-    from minimind.serve import signal_handlers
-    session = ChatSession(model, _load_tokenizer(tok_dir), system=args.system)
+    from minimind.serve import TerminalReply, ToolChat, ends_in_think, signal_handlers
+    from minimind.agent import BOOK_TOOLS
+    tok = _load_tokenizer(tok_dir)
+    session = ToolChat(model, tok, BOOK_TOOLS if args.tools else None, thinking=args.think, system=args.system) \
+        if args.think or args.tools else ChatSession(model, tok, system=args.system)
     sampling = dict(temperature=args.temperature, top_p=args.top_p, top_k=args.top_k)
     def interrupt(signum, frame): raise KeyboardInterrupt    # also where SIGINT was ignored at start (a background job)
     with signal_handlers(interrupt):                          # SIGINT or SIGTERM, at the prompt or mid-reply: quit cleanly
@@ -77,7 +80,12 @@ def _run_chat(args: argparse.Namespace) -> int:
             print("minimind chat: type a message; an empty line, Ctrl-D or Ctrl-C quits.")
             while (text := input("you> ")).strip():
                 print("minimind> ", end="", flush=True)
-                session.ask(text, max_new_tokens=args.max_new_tokens, on_text=lambda s: print(s, end="", flush=True), **sampling)
+                if isinstance(session, ToolChat): session.ask(text, args.max_new_tokens, **sampling)
+                else:
+                    opened = tok.apply_chat_template([{"role": "user", "content": text}], add_generation_prompt=True)
+                    show = TerminalReply(in_think=ends_in_think(opened))         # reasoning dimmed, then the answer
+                    session.ask(text, max_new_tokens=args.max_new_tokens, on_text=show, **sampling)
+                    show.close()
                 print()
         except (EOFError, KeyboardInterrupt): print()
     return 0
@@ -168,6 +176,8 @@ def build_parser() -> argparse.ArgumentParser:
     ch.add_argument("--temperature", type=float, default=0.7)
     ch.add_argument("--top-p", type=float, default=0.9)
     ch.add_argument("--top-k", type=int, default=0)
+    ch.add_argument("--think", action="store_true", help="thinking on (the template's enable_thinking/open_thinking); reasoning shown dimmed")
+    ch.add_argument("--tools", action="store_true", help="offer the book's tools (calculator, glossary lookup) and run the model's calls")
     ch.set_defaults(run=_run_chat)
 
     from minimind.serve import add_serve_args, serve_from_args
