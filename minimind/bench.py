@@ -196,8 +196,8 @@ def bench_decode_paths(quick: bool, device: torch.device) -> list[dict]:
     torch.manual_seed(0)
     model = MiniMindForCausalLM(config).eval()
     x = torch.randint(3, config.vocab_size, (1, P), generator=torch.Generator().manual_seed(2))
-    decoders = {"ours fast fp32": FastDecoder(model, P + N, "fp32"), "ours fast bf16": FastDecoder(model, P + N, "bf16"),
-                "ours fast int8": FastDecoder(model, P + N, "int8")}
+    threads = 1 if quick else torch.get_num_threads()                        # quick: a smoke test, no thread team to wake
+    decoders = {f"ours fast {w}": FastDecoder(model, P + N, w, threads=threads) for w in ("fp32", "bf16", "int8")}
     fns = {"ours reference": lambda: generate(model, x, N, temperature=0, eos_token_id=None)}
     fns.update({k: (lambda d=d: fast_generate(d, x, N, eos_token_id=None)) for k, d in decoders.items()})
     skipped = {}

@@ -156,12 +156,16 @@ KERNEL_C = r"""
 #include <stdint.h>
 #include <math.h>
 
+/* Below this many weights a product runs on the calling thread: waking a team costs more than it saves. */
+#define SERIAL_BELOW (1L << 17)
+
 /* y[n] = sum_k W[n,k] x[k]; W row-major (N, K) float32. Four rows share each load of x. */
 void gemv_f32(const float *W, const float *x, float *y, int N, int K, int nt) {
+    if ((long)N * K < SERIAL_BELOW) nt = 1;
     int groups = (N + 3) / 4;
     __mmask16 tail = (__mmask16)((1u << (K % 16)) - 1);
     int K16 = K - K % 16;
-    #pragma omp parallel for num_threads(nt) schedule(static)
+    #pragma omp parallel for num_threads(nt) schedule(static) if(nt > 1)
     for (int g = 0; g < groups; g++) {
         int n0 = 4 * g;
         if (n0 + 4 <= N) {
@@ -211,9 +215,10 @@ void quantize_q8(const float *x, int K, int8_t *xq, float *d, int32_t *xs) {
 /* y[n] = sum_b dw[n,b] dx[b] (sum_{i<32} (Wu[n,32b+i] - 128) xq[32b+i]) with VNNI: 64 weights (two blocks) per dpbusd. */
 void gemv_q8(const uint8_t *Wu, const float *dw, const int8_t *xq, const float *dx, const int32_t *xs,
              float *y, int N, int K, int nt) {
+    if ((long)N * K < SERIAL_BELOW) nt = 1;
     int nb = K / 32, pairs = nb / 2;
     const __m512i lo_hi = _mm512_set_epi32(1,1,1,1,1,1,1,1, 0,0,0,0,0,0,0,0);
-    #pragma omp parallel for num_threads(nt) schedule(static)
+    #pragma omp parallel for num_threads(nt) schedule(static) if(nt > 1)
     for (int n = 0; n < N; n++) {
         const uint8_t *w = Wu + (long)n * K;
         const float *s = dw + (long)n * nb;
