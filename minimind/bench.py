@@ -211,15 +211,20 @@ def bench_decode_paths(quick: bool, device: torch.device) -> list[dict]:
     llama_rates, tmp = {}, tempfile.TemporaryDirectory()
     for q in ("f32", "q8_0"):
         if export_gguf is None: skipped[f"llama.cpp {q}"] = why; continue
-        path, llama_rates[q] = export_gguf(model, Path(tmp.name) / f"bench-{q}.gguf", dtype=q), []
+        try: path, llama_rates[q] = export_gguf(model, Path(tmp.name) / f"bench-{q}.gguf", dtype=q), []
+        except Exception as e: skipped[f"llama.cpp {q}"] = f"GGUF export failed: {type(e).__name__}: {e}"; continue
         fns[f"llama.cpp {q}"] = lambda path=path, q=q: llama_rates[q].append(llama_rate(path, x[0].tolist(), N, torch.get_num_threads()))
     outs = {k: f() for k, f in fns.items()}                                   # the check is also the warm-up
     for k in ("transformers fp32", "ours fast fp32"):
         if k in outs and not torch.equal(outs[k], outs["ours reference"]):
             raise RuntimeError(f"decode-paths: {k} greedy tokens differ from our reference generate in float32")
+    for v in llama_rates.values(): v.clear()                                 # warm-up rates are not kept
     t = interleaved_medians(fns, rounds, device, warmup=0)
     tmp.cleanup()
-    tok_s = {k: (statistics.median(llama_rates[k.split()[-1]]) if k.startswith("llama") else N / t[k]) for k in fns}
+    tok_s = {k: N / t[k] for k in fns if not k.startswith("llama")}
+    for q, rates in llama_rates.items():
+        if all(rates): tok_s[f"llama.cpp {q}"] = statistics.median(rates)
+        else: skipped[f"llama.cpp {q}"] = "llama_cpp_decode_rate returned no rate"
     bw = read_bandwidth(256 if quick else 512)
     bytes_of = {"ours fast bf16": decoders["ours fast bf16"], "ours fast int8": decoders["ours fast int8"]}
     rows = []

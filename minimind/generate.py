@@ -260,7 +260,7 @@ def decode_kernels() -> tuple[ctypes.CDLL | None, str]:
     if "lib" in _KERNELS: return _KERNELS["lib"], _KERNELS["why"]
     lib, missing, cc = None, {"avx512f", "avx512bw", "avx512_vnni"} - cpu_flags(), shutil.which(os.environ.get("CC", "cc"))
     if missing: why = f"CPU lacks {sorted(missing)}"
-    elif cc is None: why = "no C compiler (cc) on PATH"
+    elif cc is None: why = f"no C compiler ({os.environ.get('CC', 'cc')}) on PATH"
     else:
         cache = Path(os.environ.get("MINIMIND_CACHE", Path.home() / ".cache" / "minimind"))
         flags = ["-O3", "-march=native", "-fopenmp", "-shared", "-fPIC"]
@@ -421,7 +421,7 @@ def fast_generate(decoder: FastDecoder, input_ids: Tensor, max_new_tokens: int, 
         logits = decoder.step(new[-1])
     return torch.cat([input_ids, torch.tensor([new], dtype=input_ids.dtype)], 1)
 
-# %% ../nbs/18_generate.ipynb #9b822b43
+# %% ../nbs/18_generate.ipynb #18b255bc
 def read_bandwidth(mbytes: int = 512, rounds: int = 5) -> float:
     "Memory read bandwidth in bytes/s: median time of a sum over an `mbytes` MB fp32 array on all torch threads."
     import statistics, time
