@@ -344,6 +344,8 @@ class FastDecoder:
                  threads: int | None = None):
         c = model.config
         if c.use_moe: raise NotImplementedError("FastDecoder: dense models only (MoE models decode with `generate`)")
+        if model.lm_head.weight.device.type != "cpu": raise ValueError("FastDecoder: a CPU decoder; the model is on "
+                                                                       f"{model.lm_head.weight.device} (use `generate` there)")
         if kernels not in ("auto", "c", "torch"): raise ValueError(f"FastDecoder: kernels must be 'auto', 'c' or 'torch', got {kernels!r}")
         lib, why = decode_kernels() if kernels != "torch" else (None, "torch kernels asked for")
         if kernels == "c" and lib is None: raise RuntimeError(f"FastDecoder: the C kernels are unavailable: {why}")
