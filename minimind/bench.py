@@ -5,11 +5,11 @@
 # %% auto #0
 __all__ = ['BENCHMARKS', 'sync', 'interleaved_medians', 'is_dense_kernel', 'KernelTimer', 'kernel_seconds', 'bench_row',
            'skipped_row', 'resolve_device', 'have_transformers', 'bench_config', 'model_pair', 'train_step_fn',
-           'kernel_bound', 'bench_train', 'bench_decode', 'bench_batching', 'bench_flash', 'bench_moe', 'run_bench',
-           'format_table', 'bench_context', 'add_bench_args', 'bench_from_args']
+           'kernel_bound', 'bench_train', 'bench_decode', 'bench_decode_paths', 'bench_batching', 'bench_flash',
+           'bench_moe', 'run_bench', 'format_table', 'bench_context', 'add_bench_args', 'bench_from_args']
 
 # %% ../nbs/22_bench.ipynb #ab531dd2
-import argparse, json, statistics, sys, time
+import argparse, json, statistics, sys, tempfile, time
 from pathlib import Path
 from typing import Callable
 
@@ -18,7 +18,8 @@ from torch import Tensor
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from .model import MiniMindConfig, MiniMindForCausalLM
-from .generate import generate
+from .generate import generate, FastDecoder, fast_generate, read_bandwidth, decode_bytes_per_token
+from .model import to_transformers
 from .serve import mixed_workload, run_workload
 from .flash import flash_attention, peak_memory
 from .attention import scaled_dot_product_attention
@@ -176,6 +177,69 @@ def bench_decode(quick: bool, device: torch.device) -> dict:
             f"{t['ours'] / N * 1e3:.2f} vs {t['theirs'] / N * 1e3:.2f} ms/token" + kernel_bound(run_theirs, device))
     return bench_row("decode", N / t["ours"], N / t["theirs"], "tokens/s", note)
 
+# %% ../nbs/22_bench.ipynb #f35af787
+def _llama_cpp_hooks() -> tuple[Callable | None, Callable | None, str]:
+    "(export_gguf, llama_cpp_decode_rate, '') from minimind.export, or (None, None, why) when they cannot run here."
+    try: from minimind.export import export_gguf, llama_cpp_decode_rate, llama_cpp_unavailable
+    except ImportError as e: return None, None, f"minimind.export has no llama.cpp hooks ({e})"
+    why = llama_cpp_unavailable()
+    return (None, None, why) if why else (export_gguf, llama_cpp_decode_rate, "")
+
+
+def bench_decode_paths(quick: bool, device: torch.device) -> list[dict]:
+    "Batch-1 greedy decode tokens/s of every path (ours reference, fast fp32/bf16/int8, transformers, llama.cpp) with MBU and bound."
+    names = ["transformers fp32", "ours reference", "ours fast fp32", "ours fast bf16", "ours fast int8", "llama.cpp f32", "llama.cpp q8_0"]
+    row_name = lambda n: f"decode-paths/{n}"
+    if device.type != "cpu": return [skipped_row(row_name(n), "tokens/s", "the fast decode path is for the CPU") for n in names]
+    config = bench_config(quick)
+    P, N, rounds = (16, 16, 3) if quick else (32, 128, 5)
+    torch.manual_seed(0)
+    model = MiniMindForCausalLM(config).eval()
+    x = torch.randint(3, config.vocab_size, (1, P), generator=torch.Generator().manual_seed(2))
+    threads = 1 if quick else torch.get_num_threads()                        # quick: a smoke test, no thread team to wake
+    decoders = {f"ours fast {w}": FastDecoder(model, P + N, w, threads=threads) for w in ("fp32", "bf16", "int8")}
+    fns = {"ours reference": lambda: generate(model, x, N, temperature=0, eos_token_id=None)}
+    fns.update({k: (lambda d=d: fast_generate(d, x, N, eos_token_id=None)) for k, d in decoders.items()})
+    skipped = {}
+    if have_transformers():
+        hf = to_transformers(model)
+        hf.generation_config.eos_token_id, hf.generation_config.pad_token_id = None, config.pad_token_id
+        fns["transformers fp32"] = lambda: hf.generate(x, attention_mask=torch.ones_like(x), max_new_tokens=N, do_sample=False,
+                                                       eos_token_id=None, pad_token_id=config.pad_token_id)
+    else: skipped["transformers fp32"] = "transformers not installed"
+    export_gguf, llama_rate, why = (None, None, "quick sizes") if quick else _llama_cpp_hooks()
+    llama_rates, tmp = {}, tempfile.TemporaryDirectory()
+    for q in ("f32", "q8_0"):
+        if export_gguf is None: skipped[f"llama.cpp {q}"] = why; continue
+        try: path, llama_rates[q] = export_gguf(model, Path(tmp.name) / f"bench-{q}.gguf", dtype=q), []
+        except Exception as e: skipped[f"llama.cpp {q}"] = f"GGUF export failed: {type(e).__name__}: {e}"; continue
+        fns[f"llama.cpp {q}"] = lambda path=path, q=q: llama_rates[q].append(llama_rate(path, x[0].tolist(), N, torch.get_num_threads()))
+    outs = {k: f() for k, f in fns.items()}                                   # the check is also the warm-up
+    for k in ("transformers fp32", "ours fast fp32"):
+        if k in outs and not torch.equal(outs[k], outs["ours reference"]):
+            raise RuntimeError(f"decode-paths: {k} greedy tokens differ from our reference generate in float32")
+    for v in llama_rates.values(): v.clear()                                 # warm-up rates are not kept
+    t = interleaved_medians(fns, rounds, device, warmup=0)
+    tmp.cleanup()
+    tok_s = {k: N / t[k] for k in fns if not k.startswith("llama")}
+    for q, rates in llama_rates.items():
+        if all(rates): tok_s[f"llama.cpp {q}"] = statistics.median(rates)
+        else: skipped[f"llama.cpp {q}"] = "llama_cpp_decode_rate returned no rate"
+    bw = read_bandwidth(256 if quick else 512)
+    bytes_of = {"ours fast bf16": decoders["ours fast bf16"], "ours fast int8": decoders["ours fast int8"]}
+    rows = []
+    for n in names:
+        if n in skipped: rows.append(skipped_row(row_name(n), "tokens/s", skipped[n])); continue
+        b = decode_bytes_per_token(bytes_of.get(n, decoders["ours fast fp32"]), P + N / 2)
+        if n == "llama.cpp q8_0": b = decode_bytes_per_token(decoders["ours fast fp32"], P + N / 2) - decoders["ours fast fp32"].weight_bytes() * (1 - 34 / 128)
+        path = decoders[n].path if n in decoders else ("model modules, torch" if n.startswith(("ours", "trans")) else "llama.cpp")
+        vs = {"ours fast fp32": "llama.cpp f32", "ours fast int8": "llama.cpp q8_0"}.get(n)
+        vs_note = f"; {tok_s[n] / tok_s[vs]:.2f}x {vs}" if vs in tok_s else ""
+        rows.append(bench_row(row_name(n), tok_s[n], tok_s["ours reference"], "tokens/s",
+                              f"{path}; {b / 1e6:.1f} MB/token, MBU {b * tok_s[n] / bw:.0%} of {bw / 1e9:.1f} GB/s, "
+                              f"bound {bw / b:.0f} tok/s{vs_note}; prompt {P}, {N} new, {torch.get_num_threads()} thread(s)"))
+    return rows
+
 # %% ../nbs/22_bench.ipynb #65b184d2
 def bench_batching(quick: bool, device: torch.device) -> dict:
     "Tokens/s of continuous batching (chapter 19's Engine) vs static batching of padded batches (its PaddedEngine) on its mixed workload; CPU."
@@ -240,18 +304,20 @@ def bench_moe(quick: bool, device: torch.device) -> dict:
     return bench_row("moe", T / t["ours"], T / t["theirs"], "tokens/s", note)
 
 # %% ../nbs/22_bench.ipynb #d6d428a5
-BENCHMARKS = {"train": bench_train, "decode": bench_decode, "batching": bench_batching, "flash": bench_flash, "moe": bench_moe}
+BENCHMARKS = {"train": bench_train, "decode": bench_decode, "decode-paths": bench_decode_paths, "batching": bench_batching, "flash": bench_flash, "moe": bench_moe}
 
 
 def run_bench(quick: bool = False, only: list[str] | None = None, device: str | None = None) -> list[dict]:
-    "Run the benchmarks (all, or those named in `only`) and return one row per benchmark."
+    "Run the benchmarks (all, or those named in `only`) and return their rows (one per benchmark; decode-paths gives one per path)."
     names = list(dict.fromkeys(only)) if only else list(BENCHMARKS)
     unknown = [n for n in names if n not in BENCHMARKS]
     if unknown: raise ValueError(f"unknown benchmark(s) {unknown}; choose from {list(BENCHMARKS)}")
     dev = resolve_device(device)
     rows = []
     for name in names:
-        try: rows.append(BENCHMARKS[name](quick, dev))
+        try:
+            out = BENCHMARKS[name](quick, dev)
+            rows.extend(out if isinstance(out, list) else [out])
         except Exception as e:
             rows.append(dict(name=name, ours=None, theirs=None, unit="", ratio=None, note=f"error: {type(e).__name__}: {e}"))
     return rows
