@@ -5,8 +5,8 @@
 # %% auto #0
 __all__ = ['ANSWER_TEMPLATE', 'SFT_SWEEP', 'EMPTY_THINK', 'THINK_ARMS', 'THINK_SWEEP', 'sft_loss', 'epoch_batches',
            'chat_prompt_ids', 'packed_rows', 'eval_batches', 'greedy_reply', 'greedy_replies', 'answer_metrics',
-           'reply_logprob', 'prefers_chosen', 'sft_data', 'pretrained_tiny', 'first_batches', 'without_eos',
-           'sft_experiment', 'run_sft', 'minimind3_chat_template', 'drop_empty_think', 'carry_trace', 'addition_record',
+           'reply_logprob', 'prefers_chosen', 'sft_data', 'pretrained_tiny', 'sft_experiment', 'run_sft',
+           'first_batches', 'minimind3_chat_template', 'drop_empty_think', 'carry_trace', 'addition_record',
            'addition_suite', 'think_sft_items', 'think_prompt_ids', 'think_metrics', 'think_experiment', 'run_think']
 
 # %% ../nbs/11_sft.ipynb #1046d787
@@ -153,18 +153,8 @@ def pretrained_tiny(seed: int = 0, steps: int = 200, **overrides) -> nn.Module:
     return model
 
 
-def first_batches(batches: Callable, n: int) -> Callable:
-    "The first `n` batches of a `batches(start)` stream: `train` stops there (the data ran out) on the full run's schedule."
-    return lambda start: itertools.islice(batches(start), max(0, n - start))
-
-
-def without_eos(batches: Callable, eos_id: int) -> Callable:
-    "The same batch stream with every <|im_end|> label masked out."
-    return lambda start: ({**b, "labels": b["labels"].masked_fill(b["labels"] == eos_id, -100)} for b in batches(start))
-
-
-def sft_experiment(seed: int = 0, steps: int = 500, pretrain_steps: int = 200, eval_every: int = 125, stop_after: int | None = None) -> dict:
-    "Pretrain the tiny preset, SFT it on training conversations; train and held-out content before, at step `eval_every` and after, and the same SFT without <|im_end|> labels; `stop_after`: only the run's first steps."
+def sft_experiment(seed: int = 0, steps: int = 500, pretrain_steps: int = 200, eval_every: int = 125) -> dict:
+    "Pretrain the tiny preset on the book's training text, SFT it on training conversations; measure train and held-out content before and after."
     d = sft_data(); tok = d["tok"]
     model = pretrained_tiny(seed, pretrain_steps)
     base_state = {k: v.clone() for k, v in model.state_dict().items()}
@@ -177,22 +167,12 @@ def sft_experiment(seed: int = 0, steps: int = 500, pretrain_steps: int = 200, e
     def side_stats(m: nn.Module) -> dict:
         out = {f"{side} text loss": evaluate(m, d[f"{side} text"]) for side in ("train", "held-out")}
         return out | {f"{side} pairs preferred": sum(prefers_chosen(m, d[f"{side} pairs"])) / len(d[f"{side} pairs"]) for side in ("train", "held-out")}
-    cfg = TrainConfig(lr=3e-3, warmup_steps=10, max_steps=steps, eval_every=eval_every, weight_decay=0.0, seed=seed, progress=False)
-    batches = epoch_batches(d["sft"], 16, seed=1000 * seed + 1)
-    before = measure(model)
-    hist = train(model, first_batches(batches, stop_after) if stop_after else batches, loss_fn=sft_loss, eval_fn=lambda m: measure(m, 3), cfg=cfg)
-    early = next(h for h in hist if h["step"] == eval_every)
-    metrics = {f"{k} before": v for k, v in before.items()} | {f"{k} at step {eval_every}": early[k] for k in before}
-    out = {"model": model, "base_state": base_state, "hist": hist, "before": before, "metrics": metrics}
-    if stop_after: return out
-    ablation = MiniMindForCausalLM(model.config); ablation.load_state_dict(base_state)
-    train(ablation, first_batches(without_eos(batches, tok.eos_token_id), eval_every), loss_fn=sft_loss, cfg=cfg)
-    no_eos = answer_metrics(ablation, d["held-out prompts"][::3], tok)
-    metrics |= {f"held-out {k} at step {eval_every} without <|im_end|> labels": no_eos[k] for k in ("exact match", "stop rate")}
-    base = MiniMindForCausalLM(model.config); base.load_state_dict(base_state)
-    after, text_before, text_after = measure(model), side_stats(base), side_stats(model)
-    metrics |= {f"{k} after": v for k, v in after.items()} | {f"{k} {when}": v for when, ms in (("before", text_before), ("after", text_after)) for k, v in ms.items()}
-    return out | {"after": after, "ablation": ablation}
+    before, text_before = measure(model), side_stats(model)
+    hist = train(model, epoch_batches(d["sft"], 16, seed=1000 * seed + 1), loss_fn=sft_loss, eval_fn=lambda m: measure(m, 3),
+                 cfg=TrainConfig(lr=3e-3, warmup_steps=10, max_steps=steps, eval_every=eval_every, weight_decay=0.0, seed=seed, progress=False))
+    after, text_after = measure(model), side_stats(model)
+    metrics = {f"{k} {when}": v for when, ms in (("before", before | text_before), ("after", after | text_after)) for k, v in ms.items()}
+    return {"model": model, "base_state": base_state, "hist": hist, "before": before, "after": after, "metrics": metrics}
 
 
 def run_sft(seed: int, steps: int = 500) -> dict:
@@ -200,10 +180,15 @@ def run_sft(seed: int, steps: int = 500) -> dict:
     return sft_experiment(seed, steps)["metrics"]
 
 SFT_SWEEP = Sweep("ch11_sft", run=run_sft, seeds=(0, 1, 2), config={"steps": 500},
-                  code=(sft_experiment, first_batches, without_eos, pretrained_tiny, sft_data, sft_loss, epoch_batches, packed_rows, eval_batches, greedy_reply, greedy_replies,
+                  code=(sft_experiment, pretrained_tiny, sft_data, sft_loss, epoch_batches, packed_rows, eval_batches, greedy_reply, greedy_replies,
                         answer_metrics, chat_prompt_ids, reply_logprob, prefers_chosen))
 
 # %% ../nbs/11_sft.ipynb #e1f0a9b2
+def first_batches(batches: Callable, n: int) -> Callable:
+    "The first `n` batches of a `batches(start)` stream: `train` stops there (the data ran out) on the full run's schedule."
+    return lambda start: itertools.islice(batches(start), max(0, n - start))
+
+
 EMPTY_THINK = "<think>\n\n</think>\n\n"
 
 def minimind3_chat_template() -> str:
