@@ -154,9 +154,12 @@ def export_gguf(model_dir_or_model, out_path, dtype: str = "f32", tokenizer=None
     w.add_head_count(c.num_attention_heads); w.add_head_count_kv(c.num_key_value_heads)
     w.add_key_length(c.head_dim); w.add_value_length(c.head_dim); w.add_rope_dimension_count(c.head_dim)
     w.add_rope_freq_base(c.rope_theta); w.add_layer_norm_rms_eps(c.rms_norm_eps); w.add_vocab_size(c.vocab_size)
-    if c.rope_scaling:                                             # YaRN: the keys llama.cpp's converter writes
-        w.add_rope_scaling_type(gguf.RopeScalingType.YARN); w.add_rope_scaling_factor(c.rope_scaling["factor"])
-        w.add_rope_scaling_orig_ctx_len(c.rope_scaling["original_max_position_embeddings"])
+    if rs := c.rope_scaling:                                       # YaRN: the keys llama.cpp's converter writes
+        w.add_rope_scaling_type(gguf.RopeScalingType.YARN); w.add_rope_scaling_factor(rs["factor"])
+        w.add_rope_scaling_orig_ctx_len(rs["original_max_position_embeddings"])
+        if "beta_fast" in rs: w.add_rope_scaling_yarn_beta_fast(rs["beta_fast"])
+        if "beta_slow" in rs: w.add_rope_scaling_yarn_beta_slow(rs["beta_slow"])
+        if rs.get("attention_factor") is not None: w.add_rope_scaling_yarn_attn_factor(rs["attention_factor"])
     w.add_file_type(_FILE_TYPE[dtype]); w.add_quantization_version(gguf.GGML_QUANT_VERSION)
     w.add_tokenizer_model("gpt2"); w.add_tokenizer_pre(_pre_tokenizer(tok))
     w.add_token_list(tokens); w.add_token_types(types); w.add_token_merges(merges)

@@ -186,3 +186,15 @@ def test_llama_cpp_tokenizes_like_ours(files, tok):
 def test_llama_cpp_decode_rate(files):
     rate = llama_cpp_decode_rate(files["llama", "q8_0"][1], list(range(3, 35)), 16, threads=1)
     assert isinstance(rate, float) and rate > 0
+
+
+@LLAMA
+def test_llama_cpp_yarn_matches_ours(tmp_path, tok):
+    "A YaRN model (factor 4 over 256 positions) read past its original context: llama.cpp's rope settings agree with ours."
+    torch.manual_seed(0)
+    yarn = {"type": "yarn", "factor": 4.0, "original_max_position_embeddings": 256, "beta_fast": 32.0, "beta_slow": 1.0}
+    m = MiniMindForCausalLM(MiniMindConfig.from_preset("tiny", vocab_size=VOCAB, initializer_range=0.1, rope_scaling=yarn)).eval()
+    ids = torch.randint(3, 1024, (400,), generator=torch.Generator().manual_seed(3)).tolist()
+    with torch.no_grad(): ours = m(torch.tensor([ids])).logits[0].numpy()
+    theirs = llama_cpp_logits(export_gguf(m, tmp_path / "yarn.gguf", tokenizer=tok), ids)
+    assert np.abs(theirs - ours).max() <= 1e-3 * ours.std(), (np.abs(theirs - ours).max(), ours.std())
