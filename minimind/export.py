@@ -221,30 +221,39 @@ def llama_cpp_unavailable() -> Optional[str]:
     return None
 
 
-def _llama(gguf_path, n_ctx: int, threads: int, logits_all: bool):
-    "A llama_cpp.Llama on `gguf_path` (quiet), or a FileNotFoundError/ImportError that says what is missing."
+def _llama(gguf_path, n_ctx: int, threads: int, logits_all: bool, f32_cache: bool = False, extra_bufts: bool = False):
+    "A quiet llama_cpp.Llama on `gguf_path`; f32_cache keeps K/V in f32 (llama.cpp's default is f16)."
     if (why := llama_cpp_unavailable()): raise ImportError(why)
     if not Path(gguf_path).is_file(): raise FileNotFoundError(f"{gguf_path}: no such GGUF file")
-    from llama_cpp import Llama
-    return Llama(model_path=str(gguf_path), n_ctx=n_ctx, n_batch=n_ctx, n_ubatch=n_ctx, n_threads=threads,
-                 n_threads_batch=threads, logits_all=logits_all, verbose=False)
+    import llama_cpp
+    # llama-cpp-python does not expose use_extra_bufts: with it (the default) ggml repacks weights for its AMX/other
+    # kernels, and on a CPU that lists AMX where the OS does not let it run, q8_0 dies of SIGILL in tinygemm_kernel_amx.
+    default = llama_cpp.llama_cpp.llama_model_default_params
+    def params():
+        p = default(); p.use_extra_bufts = extra_bufts; return p
+    llama_cpp.llama_cpp.llama_model_default_params = params
+    try:
+        return llama_cpp.Llama(model_path=str(gguf_path), n_ctx=n_ctx, n_batch=n_ctx, n_ubatch=n_ctx, n_threads=threads,
+                               n_threads_batch=threads, logits_all=logits_all, verbose=False,
+                               **(dict(type_k=llama_cpp.GGML_TYPE_F32, type_v=llama_cpp.GGML_TYPE_F32) if f32_cache else {}))
+    finally: llama_cpp.llama_cpp.llama_model_default_params = default
 
 
 def llama_cpp_logits(gguf_path, ids: list, threads: int = 2) -> np.ndarray:
-    "llama.cpp's logits (len(ids), vocab) for a prompt of token ids, every position, from a GGUF file."
-    llm = _llama(gguf_path, n_ctx=max(len(ids), 16), threads=threads, logits_all=True)
+    "llama.cpp's logits (len(ids), vocab) at every position of a prompt of token ids; plain kernels, f32 KV cache."
+    llm = _llama(gguf_path, n_ctx=max(len(ids), 16), threads=threads, logits_all=True, f32_cache=True)
     llm.eval([int(i) for i in ids])
     out = np.array(llm.scores[:len(ids)], dtype=np.float32)
     llm.close()
     return out
 
 
-def llama_cpp_decode_rate(gguf_path, prompt_ids: list, n_new: int, threads: int = 2) -> Optional[float]:
+def llama_cpp_decode_rate(gguf_path, prompt_ids: list, n_new: int, threads: int = 2, extra_bufts: bool = False) -> Optional[float]:
     "Tokens/s of greedy batch-1 decoding (n_new tokens after the prompt) in llama.cpp; None, with a warning saying why, without it."
     if (why := llama_cpp_unavailable()):
         warnings.warn(why); return None
     if n_new < 2: raise ValueError(f"n_new={n_new}: need at least 2 tokens (the first comes out of the prefill)")
-    llm = _llama(gguf_path, n_ctx=len(prompt_ids) + n_new + 1, threads=threads, logits_all=False)
+    llm = _llama(gguf_path, n_ctx=len(prompt_ids) + n_new + 1, threads=threads, logits_all=False, extra_bufts=extra_bufts)
     steps = llm.generate([int(i) for i in prompt_ids], top_k=1, temp=0.0, repeat_penalty=1.0)
     next(steps)                                                    # prefill + the first token: not decode
     t = time.perf_counter()

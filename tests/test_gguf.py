@@ -167,8 +167,10 @@ def test_llama_cpp_logits_match_ours(files, arch):
     f32 = llama_cpp_logits(files[arch, "f32"][1], ids)
     assert f32.shape == ours.shape
     assert np.abs(f32 - ours).max() <= 1e-3 * ours.std(), (np.abs(f32 - ours).max(), ours.std())
-    q8 = llama_cpp_logits(files[arch, "q8_0"][1], ids)
-    assert (q8.argmax(-1) == ours.argmax(-1)).all(), (q8.argmax(-1) == ours.argmax(-1)).mean()
+    q8 = llama_cpp_logits(files[arch, "q8_0"][1], ids)          # q8_0 weights, and llama.cpp quantizes activations too
+    top, ours_top = q8.argmax(-1), ours.argmax(-1)
+    gap = ours.max(-1) - ours[np.arange(len(ids)), top]             # how much worse their pick is under our logits
+    assert (top == ours_top).mean() >= 0.9 and gap.max() <= 0.25 * ours.std(), ((top == ours_top).mean(), gap.max() / ours.std())
 
 
 @LLAMA
