@@ -11,10 +11,11 @@ BIN := $(VENV)/bin
 TORCH_VERSION ?= 2.13.0
 TORCH_INDEX ?=
 
-.PHONY: help setup test sync lab demo quiz bench build docs docs-check docs-serve clean-venv
+.PHONY: help setup llama test sync lab demo quiz bench build docs docs-check docs-serve clean-venv
 
 help:
 	@echo "make setup   create .venv: torch==$(TORCH_VERSION) first, then the book and its tools (editable)"
+	@echo "make llama   add the [llama] extra to .venv: llama-cpp-python, compiled from source (15+ min on 2 cores; never part of setup)"
 	@echo "make test    notebooks clean + library/README in sync, every notebook runs as a test, then the docs site is built and checked in Chromium"
 	@echo "make demo    tokenizer -> pretraining -> SFT -> DPO -> GRPO on the book's data (~3-5 min on 2 CPU cores), report in runs/demo"
 	@echo "make lab     open the book in JupyterLab"
@@ -34,6 +35,11 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install -q --no-compile torch==$(TORCH_VERSION) $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
 	$(BIN)/pip install -q --no-compile -e '.[dev]'
 	@touch $@
+
+# llama.cpp through llama-cpp-python: it builds llama.cpp with cmake and a C++ compiler, so it is an explicit step.
+# CMAKE_BUILD_PARALLEL_LEVEL caps the compile jobs (default: all cores).
+llama: setup
+	$(BIN)/pip install -q -e '.[llama]'
 
 sync: setup
 	$(BIN)/nbdev-export

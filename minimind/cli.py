@@ -195,6 +195,9 @@ def build_parser() -> argparse.ArgumentParser:
                                               "after checking both compute the same thing; the ratio is ours / baseline.")
                    ).set_defaults(run=bench_from_args)
 
+    from minimind.export import add_export_args, export_from_args
+    add_export_args(sub.add_parser("export", help="write a checkpoint for another runtime (gguf: llama.cpp)")).set_defaults(run=export_from_args)
+
     de = sub.add_parser("demo", help="tokenizer -> pretrain -> SFT -> DPO -> GRPO on the book's data, with a report")
     de.add_argument("--out", default="runs/demo", help="output folder (default: runs/demo)")
     de.add_argument("--quick", action="store_true", help="seconds-long smoke size")
