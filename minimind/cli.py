@@ -54,6 +54,7 @@ def _overrides(pairs) -> dict:
 
 def _run_train(args: argparse.Namespace) -> int:
     "`minimind train KIND`: one training stage, checkpoints in --out, the final weights in OUT/model, a final metric line."
+    if args.loss and args.kind != "grpo": raise ValueError(f"--loss applies to `train grpo`, not `train {args.kind}`")
     tok = _train_tokenizer(args)
     model = _policy(args, tok)
     out = Path(args.out)
@@ -166,6 +167,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="ppo: a reward model folder written by an earlier `train ppo --reward model` (OUT/reward_model); implies --reward model")
     tr.add_argument("--pairs", type=Path, default=None, help="ppo --reward model: preference jsonl for the reward model (default: the book's pairs)")
     tr.add_argument("--rm-steps", type=_positive_int, default=80, help="ppo --reward model: Bradley-Terry steps (default: 80)")
+    tr.add_argument("--loss", choices=("grpo", "cispo"), default=None,
+                    help="grpo: the policy loss (default grpo; cispo: MiniMax-M1's clipped, detached IS weight with token mean and no KL, chapter 16)")
     tr.set_defaults(run=_run_train)
 
     ch = sub.add_parser("chat", help="talk to a checkpoint (multi-turn, KV cache reused)")
@@ -426,7 +429,8 @@ def _run_rl(args: argparse.Namespace, tok, lm, out: Path) -> int:
     if not use_rm: _need_answers(records, args)
     size = "batch_size" if args.kind == "ppo" else "prompts_per_step"
     given = {k: v for k, v in (("steps", args.steps), ("lr", args.lr), (size, args.batch_size)) if v is not None}
-    cfg = _with_overrides({"ppo": PPOConfig, "grpo": GRPOConfig, "spo": SPOConfig}[args.kind](seed=args.seed, **given), args.set)
+    make = GRPOConfig.cispo if args.loss == "cispo" else {"ppo": PPOConfig, "grpo": GRPOConfig, "spo": SPOConfig}[args.kind]
+    cfg = _with_overrides(make(seed=args.seed, **given), args.set)
     if args.kind == "spo" and cfg.prompts_per_step > len(records):        # SPO draws distinct prompts per step
         print(f"note: {len(records)} prompts, so {len(records)} per step instead of {cfg.prompts_per_step}")
         cfg.prompts_per_step = len(records)
