@@ -4,10 +4,13 @@
 
 # %% auto #0
 __all__ = ['MINIMIND3_CHAT_TEMPLATE', 'THINK_OPEN', 'THINK_CLOSE', 'CALL_OPEN', 'CALL_CLOSE', 'TOOL_CALL_KEYS', 'CALC_OPS',
-           'CALCULATOR', 'LOOKUP', 'BOOK_TOOLS', 'JSON_TYPES', 'agent_tokenizer', 'ToolCallError', 'AssistantMessage',
-           'split_reasoning', 'parse_call_block', 'split_tool_calls', 'parse_assistant', 'assistant_turn', 'ToolError',
-           'safe_calc', 'format_number', 'Tool', 'tool_registry', 'calculator', 'glossary_lookup', 'check_arguments',
-           'run_tool_call', 'AgentRollout', 'tool_messages', 'observation_text', 'agent_rollouts']
+           'CALCULATOR', 'LOOKUP', 'BOOK_TOOLS', 'JSON_TYPES', 'LOSSES', 'AGENT_SMOKE_SWEEP', 'agent_tokenizer',
+           'ToolCallError', 'AssistantMessage', 'split_reasoning', 'parse_call_block', 'split_tool_calls',
+           'parse_assistant', 'assistant_turn', 'ToolError', 'safe_calc', 'format_number', 'Tool', 'tool_registry',
+           'calculator', 'glossary_lookup', 'check_arguments', 'run_tool_call', 'AgentRollout', 'tool_messages',
+           'observation_text', 'agent_rollouts', 'final_sentence', 'tool_trace', 'direct_trace', 'tiny_agent_policy',
+           'model_policy', 'final_answer_reward', 'trace_nll', 'agent_metrics', 'agent_batch', 'episode_logprobs',
+           'AgentRLConfig', 'train_agent_rl', 'run_agent_experiment']
 
 # %% ../nbs/17a_agent.ipynb #423803cd
 import ast, json, math, operator, re
@@ -386,3 +389,182 @@ def agent_rollouts(policy: Callable[[list], list], tokenizer: MiniMindTokenizer,
                 still.append(i)
         active = still
     return outs
+
+# %% ../nbs/17a_agent.ipynb #3a2f217a
+import copy, functools, random
+import torch
+from torch import Tensor, nn
+from .align.dpo import token_logprobs
+from .align.grpo import group_advantages, grpo_loss
+from .align.ppo import kl_k3, masked_mean, rollout
+from .data import SFTDataset, arithmetic_reward, book_arith_suite, pad_collate
+from .model import MiniMindConfig, MiniMindForCausalLM
+from .sweeps import Sweep
+from .train import TrainConfig, train
+
+
+def final_sentence(rec: dict) -> str:
+    "The closing sentence of a book arithmetic answer, in the record's language."
+    return f"答案是 {rec['answer']}。" if rec["lang"] == "zh" else f"The answer is {rec['answer']}."
+
+
+def tool_trace(rec: dict) -> dict:
+    "SFT record for a `book_arith_suite` record: call the calculator with the question's expression, read the result, answer."
+    a, b = re.findall(r"\d", rec["conversations"][0]["content"])[:2]
+    call = {"id": "call_0", "type": "function",
+            "function": {"name": "calculator", "arguments": json.dumps({"expression": f"{a} {'+' if rec['op'] == '+' else '*'} {b}"})}}
+    return {"conversations": [*rec["conversations"], {"role": "assistant", "content": "", "tool_calls": [call]},
+                              {"role": "tool", "tool_call_id": "call_0", "content": run_tool_call(call, BOOK_TOOLS)},
+                              {"role": "assistant", "content": final_sentence(rec)}]}
+
+
+def direct_trace(rec: dict) -> dict:
+    "SFT record for a `book_arith_suite` record answered without a tool, with the same final sentence."
+    return {"conversations": [*rec["conversations"], {"role": "assistant", "content": final_sentence(rec)}]}
+
+# %% ../nbs/17a_agent.ipynb #da50c03e
+def tiny_agent_policy(records: list[dict], steps: int = 300, seed: int = 0, batch_size: int = 32, lr: float = 3e-3,
+                      hidden_size: int = 64, num_hidden_layers: int = 2, max_length: int = 192) -> MiniMindForCausalLM:
+    "A tiny MiniMind trained from scratch by SFT on chat records rendered by minimind-3's template (seeded, CPU); in eval mode."
+    tok = agent_tokenizer()
+    cfg = MiniMindConfig.from_preset("tiny", vocab_size=len(tok), hidden_size=hidden_size,
+                                     num_hidden_layers=num_hidden_layers, intermediate_size=3 * hidden_size)
+    torch.manual_seed(seed)
+    model = MiniMindForCausalLM(cfg)
+    ds = SFTDataset(records, tok, max_length=max_length)
+    items = [ds[i] for i in range(len(ds))]
+    def batches(start: int):
+        rng = random.Random(seed)
+        for i in range(start + steps):
+            idx = [rng.randrange(len(items)) for _ in range(batch_size)]
+            if i >= start: yield pad_collate([items[j] for j in idx])
+    if steps: train(model, batches, TrainConfig(lr=lr, max_steps=steps, warmup_steps=min(20, steps), batch_size=batch_size,
+                                                weight_decay=0.0, amp="off", device="cpu", seed=seed, progress=False))
+    return model.eval()
+
+
+def model_policy(model: nn.Module, max_new_tokens: int = 80, temperature: float = 0.0,
+                 generator: Optional[torch.Generator] = None) -> Callable[[list], list]:
+    "A policy for `agent_rollouts`: one batched `rollout` per turn (greedy at temperature 0), ids up to and including <|im_end|>."
+    def policy(batch: list) -> list:
+        roll = rollout(model, batch, max_new_tokens, temperature, generator)
+        P = roll["prompt_len"]
+        return [row[P:][m.bool()].tolist() for row, m in zip(roll["input_ids"], roll["completion_mask"])]
+    return policy
+
+
+def final_answer_reward(r: AgentRollout, answer: str) -> float:
+    "1.0 if the episode ended in an answer whose last integer is `answer` (`arithmetic_reward`), else 0.0."
+    return arithmetic_reward(r.answer, answer) if r.answer is not None else 0.0
+
+
+@torch.no_grad()
+def trace_nll(model: nn.Module, records: list[dict]) -> float:
+    "Mean next-token NLL on the trained (assistant) tokens of SFT records rendered by minimind-3's template."
+    ds = SFTDataset(records, agent_tokenizer())
+    b = pad_collate([ds[i] for i in range(len(ds))])
+    return model(b["input_ids"], attention_mask=b["attention_mask"], labels=b["labels"]).loss.item()
+
+
+def agent_metrics(model: nn.Module, records: list[dict], tools: bool = True, max_turns: int = 3) -> dict[str, float]:
+    "Greedy episodes on `records`: accuracy (final-answer reward), fraction that called a tool, fraction that hit the turn limit."
+    tok = agent_tokenizer()
+    rolls = agent_rollouts(model_policy(model), tok, [r["conversations"] for r in records], BOOK_TOOLS if tools else {},
+                           max_turns if tools else 1)
+    n = len(rolls)
+    return {"accuracy": sum(final_answer_reward(r, rec["answer"]) for r, rec in zip(rolls, records)) / n,
+            "called": sum(r.tool_calls > 0 for r in rolls) / n, "turn_limit": sum(r.stop == "turn_limit" for r in rolls) / n}
+
+# %% ../nbs/17a_agent.ipynb #5938ea72
+def agent_batch(rolls: list[AgentRollout], pad_id: int = 0) -> dict:
+    "Whole episodes left-padded to (B, L) ids and attention mask, and the (B, L-1) mask of policy-sampled next tokens."
+    B, L = len(rolls), max(len(r.ids) for r in rolls)
+    ids, am, sampled = torch.full((B, L), pad_id, dtype=torch.long), torch.zeros(B, L, dtype=torch.long), torch.zeros(B, L)
+    for i, r in enumerate(rolls):
+        off = L - len(r.ids)
+        ids[i, off:], am[i, off:] = torch.tensor(r.ids), 1
+        sampled[i, off + r.prompt_len:] = torch.tensor(r.mask, dtype=torch.float)
+    return {"input_ids": ids, "attention_mask": am, "sampled_mask": sampled[:, 1:]}
+
+
+def episode_logprobs(model: nn.Module, batch: dict, temperature: float = 1.0) -> Tensor:
+    "(B, L-1) log-prob of each next token under softmax(logits / temperature); 0 on padding."
+    labels = batch["input_ids"].masked_fill(batch["attention_mask"] == 0, -100)
+    return token_logprobs(model(batch["input_ids"], attention_mask=batch["attention_mask"]).logits / temperature, labels)
+
+
+LOSSES = {"grpo": grpo_loss}   # name -> loss_fn(logp, old_logp, ref_logp, advantages, mask); CISPO adds itself here
+
+
+@dataclass
+class AgentRLConfig:
+    "Hyper-parameters of agentic GRPO (one step = prompts_per_step x group_size episodes)."
+    steps: int = 15
+    prompts_per_step: int = 4
+    group_size: int = 4
+    max_new_tokens: int = 80
+    max_turns: int = 3
+    temperature: float = 1.0
+    lr: float = 1e-3
+    max_grad_norm: float = 1.0
+    seed: int = 0
+
+# %% ../nbs/17a_agent.ipynb #c434dee3
+def train_agent_rl(policy: nn.Module, ref: nn.Module, records: list[dict], cfg: AgentRLConfig,
+                   loss_fn: Callable = grpo_loss) -> list[dict]:
+    "GRPO-style RL on multi-turn tool episodes of RL records {'conversations', 'answer'}; one dict of stats per step."
+    tok, rng, gen = agent_tokenizer(), random.Random(cfg.seed), torch.Generator().manual_seed(cfg.seed)
+    torch.manual_seed(cfg.seed)
+    opt = torch.optim.AdamW(policy.parameters(), lr=cfg.lr, weight_decay=0.0, betas=(0.9, 0.99))
+    ref.eval().requires_grad_(False)
+    history = []
+    for step in range(1, cfg.steps + 1):
+        idx = [i for i in (rng.randrange(len(records)) for _ in range(cfg.prompts_per_step)) for _ in range(cfg.group_size)]
+        with torch.no_grad():
+            rolls = agent_rollouts(model_policy(policy.eval(), cfg.max_new_tokens, cfg.temperature, gen), tok,
+                                   [records[i]["conversations"] for i in idx], BOOK_TOOLS, cfg.max_turns)
+            rewards = torch.tensor([final_answer_reward(r, records[i]["answer"]) for r, i in zip(rolls, idx)])
+            batch = agent_batch(rolls)
+            old_logp, ref_logp = episode_logprobs(policy, batch, cfg.temperature), episode_logprobs(ref, batch, cfg.temperature)
+        mask = batch["sampled_mask"]
+        policy.train()
+        loss = loss_fn(episode_logprobs(policy, batch, cfg.temperature), old_logp, ref_logp, group_advantages(rewards, cfg.group_size), mask)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(policy.parameters(), cfg.max_grad_norm)
+        opt.step()
+        policy.eval()
+        history.append({"step": step, "reward": rewards.mean().item(), "loss": loss.item(),
+                        "called": sum(r.tool_calls > 0 for r in rolls) / len(rolls), "turns": sum(r.turns for r in rolls) / len(rolls),
+                        "kl": masked_mean(kl_k3(old_logp, ref_logp), mask).item()})
+    return history
+
+# %% ../nbs/17a_agent.ipynb #af35f844
+def run_agent_experiment(seed: int = 0, sft_steps: int = 200, rl_steps: int = 15, prompts_per_step: int = 4, group_size: int = 4,
+                         lr: float = 1e-3, loss: str = "grpo", n_eval: int = 82, history: Optional[list] = None) -> dict[str, float]:
+    "One seed: direct and tool SFT on training facts, GRPO on the tool model; greedy accuracy beside (train) and on held-out facts."
+    train_recs = book_arith_suite("train")
+    sets = {"train": random.Random(0).sample(train_recs, n_eval), "heldout": random.Random(1).sample(book_arith_suite("heldout"), n_eval)}
+    direct = tiny_agent_policy([direct_trace(r) for r in train_recs], sft_steps, seed)
+    tool = tiny_agent_policy([tool_trace(r) for r in train_recs], sft_steps, seed)
+    out = {f"direct_{k}": agent_metrics(direct, recs, tools=False)["accuracy"] for k, recs in sets.items()}
+    out["direct_heldout_nll"] = trace_nll(direct, [direct_trace(r) for r in sets["heldout"]])
+    out["sft_heldout_nll"] = trace_nll(tool, [tool_trace(r) for r in sets["heldout"]])
+    for k, recs in sets.items():
+        m = agent_metrics(tool, recs)
+        out |= {f"sft_{k}": m["accuracy"], f"sft_{k}_called": m["called"]}
+    cfg = AgentRLConfig(steps=rl_steps, prompts_per_step=prompts_per_step, group_size=group_size, lr=lr, seed=seed)
+    hist = train_agent_rl(tool, copy.deepcopy(tool), train_recs, cfg, LOSSES[loss])
+    if history is not None: history.extend(hist)
+    for k, recs in sets.items():
+        m = agent_metrics(tool, recs)
+        out |= {f"rl_{k}": m["accuracy"], f"rl_{k}_called": m["called"]}
+    return out | {"rl_heldout_nll": trace_nll(tool, [tool_trace(r) for r in sets["heldout"]])}
+
+
+_AGENT_CODE = (trace_nll, tiny_agent_policy, tool_trace, direct_trace, final_sentence, agent_metrics, model_policy, final_answer_reward,
+               agent_rollouts, tool_messages, observation_text, parse_assistant, split_tool_calls, parse_call_block, split_reasoning,
+               run_tool_call, safe_calc, train_agent_rl, agent_batch, episode_logprobs, group_advantages, grpo_loss)
+AGENT_SMOKE_SWEEP = Sweep("ch17a_agent_smoke", run=run_agent_experiment, seeds=(0,),
+                          config=dict(sft_steps=20, rl_steps=2, prompts_per_step=2, group_size=2, lr=1e-3, loss="grpo", n_eval=8),
+                          code=_AGENT_CODE)
