@@ -395,7 +395,7 @@ import copy, functools, random
 import torch
 from torch import Tensor, nn
 from .align.dpo import token_logprobs
-from .align.grpo import group_advantages, grpo_loss
+from .align.grpo import cispo_loss, group_advantages, grpo_loss
 from .align.ppo import kl_k3, masked_mean, rollout
 from .data import SFTDataset, arithmetic_reward, book_arith_suite, pad_collate
 from .model import MiniMindConfig, MiniMindForCausalLM
@@ -493,7 +493,7 @@ def episode_logprobs(model: nn.Module, batch: dict, temperature: float = 1.0) ->
     return token_logprobs(model(batch["input_ids"], attention_mask=batch["attention_mask"]).logits / temperature, labels)
 
 
-LOSSES = {"grpo": grpo_loss}   # name -> loss_fn(logp, old_logp, ref_logp, advantages, mask); CISPO adds itself here
+LOSSES = {"grpo": grpo_loss, "cispo": cispo_loss}   # name -> loss_fn(logp, old_logp, ref_logp, advantages, mask) (chapter 16)
 
 
 @dataclass

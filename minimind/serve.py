@@ -5,9 +5,9 @@
 # %% auto #0
 __all__ = ['CHAT_FIELDS', 'CHAT_PAGE', 'forward_rows', 'Request', 'RepadEngine', 'PaddedEngine', 'Engine', 'mixed_workload',
            'run_workload', 'Int8Linear', 'quantize_int8', 'model_bytes', 'APIError', 'ChatCall', 'parse_chat_request',
-           'StopScanner', 'ends_in_think', 'ReplySplitter', 'TerminalReply', 'ThreadedEngine', 'ChatHandler',
-           'ChatServer', 'make_server', 'signal_handlers', 'serve', 'add_serve_args', 'serve_from_args', 'ScriptedLM',
-           'ToolChat']
+           'StopScanner', 'ends_in_think', 'ReplySplitter', 'TerminalReply', 'ThreadedEngine', 'ThreadedPaddedEngine',
+           'threaded_engine', 'ChatHandler', 'ChatServer', 'make_server', 'signal_handlers', 'serve', 'add_serve_args',
+           'serve_from_args', 'ScriptedLM', 'ToolChat']
 
 # %% ../nbs/19_serve.ipynb #7fc6f477
 import argparse, collections, contextlib, json, queue, random, signal, statistics, sys, threading, time, uuid, warnings
@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn, Tensor
 from .generate import sample_next, stream_text
 from .rope import apply_rope
+from .model import MiniMindForCausalLM
 
 # %% ../nbs/19_serve.ipynb #dfabd66e
 @torch.no_grad()
@@ -669,13 +670,13 @@ class TerminalReply:
         return self.split.message()
 
 # %% ../nbs/19_serve.ipynb #52970148
-class ThreadedEngine(Engine):
-    "The Engine stepping in a background thread, as a server runs it: start, drain, stop."
+class _Threaded:
+    "An engine stepping in a background thread, as a server runs it: start, drain, stop (mixed into an engine class)."
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._thread, self._stopping = None, False
 
-    def start(self) -> "ThreadedEngine":
+    def start(self) -> "_Threaded":
         "Run the step loop in a daemon thread; returns self."
         self._stopping = False
         self._thread = threading.Thread(target=self._loop, name="minimind-engine", daemon=True)
@@ -709,6 +710,21 @@ class ThreadedEngine(Engine):
             except Exception as e:                                      # fail this batch, keep serving
                 warnings.warn(f"engine step failed: {type(e).__name__}: {e}")
                 self._fail_all(f"{type(e).__name__}: {e}")
+
+
+class ThreadedEngine(_Threaded, Engine):
+    "Engine (MiniMind's own layers, a preallocated cache) in a background thread."
+
+
+class ThreadedPaddedEngine(_Threaded, PaddedEngine):
+    "PaddedEngine in a background thread: for a causal LM that offers only forward() (a stand-in, another model class)."
+
+
+def threaded_engine(model: nn.Module, max_batch_size: int, **kwargs) -> _Threaded:
+    "The server's engine: Engine for a MiniMindForCausalLM (it drives the layers itself), PaddedEngine for any other forward()."
+    cls = ThreadedEngine if isinstance(model, MiniMindForCausalLM) else ThreadedPaddedEngine
+    return cls(model, max_batch_size, **kwargs)
+
 
 # %% ../nbs/19_serve.ipynb #12b6e6ce
 def _completion_id() -> str: return "chatcmpl-" + uuid.uuid4().hex[:24]
@@ -827,7 +843,7 @@ class ChatServer(ThreadingHTTPServer):
     "A ThreadingHTTPServer that owns a ThreadedEngine (started with it, stopped by server_close) and the serving limits."
     daemon_threads = True
 
-    def __init__(self, address, engine: ThreadedEngine, tokenizer, model_name: str, max_prompt_tokens: int, max_tokens_limit: int,
+    def __init__(self, address, engine: _Threaded, tokenizer, model_name: str, max_prompt_tokens: int, max_tokens_limit: int,
                  max_body_bytes: int, timeout_s: float, verbose: bool = False):
         super().__init__(address, ChatHandler)
         self.engine, self.tokenizer, self.model_name, self.created = engine, tokenizer, model_name, int(time.time())
@@ -865,7 +881,7 @@ def make_server(model: nn.Module, tokenizer, host: str = "127.0.0.1", port: int 
     "Build the server (port 0 picks a free port: see server.server_port) with its engine thread running; call serve_forever()."
     if host not in ("127.0.0.1", "localhost", "::1"):
         warnings.warn(f"binding to {host}: the server has no authentication; anyone who can reach this address can use it")
-    engine = ThreadedEngine(model, max_batch_size, pad_token_id=tokenizer.pad_token_id)
+    engine = threaded_engine(model, max_batch_size, pad_token_id=tokenizer.pad_token_id)
     return ChatServer((host, port), engine, tokenizer, model_name, max_prompt_tokens, max_tokens_limit, max_body_bytes,
                       timeout_s, verbose)
 
