@@ -5,12 +5,13 @@
 # %% auto #0
 __all__ = ['MINIMIND3_CHAT_TEMPLATE', 'THINK_OPEN', 'THINK_CLOSE', 'CALL_OPEN', 'CALL_CLOSE', 'TOOL_CALL_KEYS', 'CALC_OPS',
            'CALCULATOR', 'LOOKUP', 'BOOK_TOOLS', 'JSON_TYPES', 'LOSSES', 'AGENT_SMOKE_SWEEP', 'AGENT_SWEEP',
-           'agent_tokenizer', 'ToolCallError', 'AssistantMessage', 'split_reasoning', 'parse_call_block',
-           'split_tool_calls', 'parse_assistant', 'assistant_turn', 'ToolError', 'safe_calc', 'format_number', 'Tool',
-           'tool_registry', 'calculator', 'glossary_lookup', 'check_arguments', 'run_tool_call', 'AgentRollout',
-           'tool_messages', 'observation_text', 'agent_rollouts', 'final_sentence', 'tool_trace', 'direct_trace',
-           'tiny_agent_policy', 'model_policy', 'final_answer_reward', 'trace_nll', 'agent_metrics', 'agent_batch',
-           'episode_logprobs', 'AgentRLConfig', 'train_agent_rl', 'run_agent_experiment']
+           'AGENT_SWEEP_LR4', 'agent_tokenizer', 'ToolCallError', 'AssistantMessage', 'split_reasoning',
+           'parse_call_block', 'split_tool_calls', 'parse_assistant', 'assistant_turn', 'ToolError', 'safe_calc',
+           'format_number', 'Tool', 'tool_registry', 'calculator', 'glossary_lookup', 'check_arguments',
+           'run_tool_call', 'AgentRollout', 'tool_messages', 'observation_text', 'agent_rollouts', 'final_sentence',
+           'tool_trace', 'direct_trace', 'tiny_agent_policy', 'model_policy', 'final_answer_reward', 'trace_nll',
+           'agent_metrics', 'agent_batch', 'episode_logprobs', 'AgentRLConfig', 'train_agent_rl',
+           'run_agent_experiment']
 
 # %% ../nbs/17a_agent.ipynb #423803cd
 import ast, json, math, operator, re
@@ -569,8 +570,11 @@ AGENT_SMOKE_SWEEP = Sweep("ch17a_agent_smoke", run=run_agent_experiment, seeds=(
                           config=dict(sft_steps=20, rl_steps=2, prompts_per_step=2, group_size=2, lr=1e-3, loss="grpo", n_eval=8),
                           code=_AGENT_CODE)
 # the chapter's measurement: 600 SFT steps (150 teach the call format but not yet the digits), 15 GRPO steps, every
-# held-out question and as many training questions, three seeds
-AGENT_SWEEP = Sweep("ch17a_agent", run=run_agent_experiment, seeds=(0, 1, 2),
+# held-out question and as many training questions, five seeds
+AGENT_SWEEP = Sweep("ch17a_agent", run=run_agent_experiment, seeds=(0, 1, 2, 3, 4),
                     config=dict(sft_steps=600, rl_steps=15, prompts_per_step=4, group_size=4, lr=1e-3, loss="grpo", n_eval=82),
                     code=_AGENT_CODE)
+# the same with a ten times smaller GRPO learning rate (how far the collapse at 1e-3 is the step size's doing)
+AGENT_SWEEP_LR4 = Sweep("ch17a_agent_lr1e-4", run=run_agent_experiment, seeds=AGENT_SWEEP.seeds,
+                        config=AGENT_SWEEP.config | dict(lr=1e-4), code=_AGENT_CODE)
 
