@@ -160,12 +160,16 @@ class PaddedEngine:
         if req.on_token: req.on_token(token)
         if len(req.output_ids) >= req.max_new_tokens: self._finish(req, "length")
 
-    def _retire(self):
+    def _leaving(self) -> list | None:
+        "Finish cancelled rows; the indices of the rows that stay, or None when no row leaves this step."
         for r in self.rows:
             if r.cancelled and not r.finish_reason: self._finish(r, r.cancelled)
         done = [r.finish_reason is not None for r in self.rows]
-        if not any(done) or (not self.continuous and not all(done)): return
-        keep = [i for i, d in enumerate(done) if not d]
+        if not any(done) or (not self.continuous and not all(done)): return None
+        return [i for i, d in enumerate(done) if not d]
+
+    def _retire(self):
+        if (keep := self._leaving()) is None: return
         self.rows = [self.rows[i] for i in keep]
         if not self.rows: self.cache = self.mask = self.last = None; return
         idx = torch.tensor(keep)
@@ -245,11 +249,7 @@ class Engine(PaddedEngine):
         self.cache = cache
 
     def _retire(self):
-        for r in self.rows:
-            if r.cancelled and not r.finish_reason: self._finish(r, r.cancelled)
-        done = [r.finish_reason is not None for r in self.rows]
-        if not any(done) or (not self.continuous and not all(done)): return
-        keep = [i for i, d in enumerate(done) if not d]
+        if (keep := self._leaving()) is None: return
         for dst, src in enumerate(keep):          # compact: live rows move down to seats 0..B-1 (a copy per leaver, not per step)
             if dst != src: self.cache[:, :, dst, :, :self.lens[src]] = self.cache[:, :, src, :, :self.lens[src]]
         self.rows, self.lens, self.feed = [self.rows[i] for i in keep], [self.lens[i] for i in keep], [self.feed[i] for i in keep]
