@@ -9,6 +9,10 @@ BIN := $(VENV)/bin
 # compiled, not the tens of thousands that torch, transformers and jupyterlab ship.
 # Elsewhere, point TORCH_INDEX at the CPU wheel index of your choice to keep it small.
 TORCH_VERSION ?= 2.13.0
+# Bytecode is written (on first import, into .venv and the checkout's __pycache__): a sandbox or CI image that exports
+# PYTHONDONTWRITEBYTECODE=1 would otherwise make every notebook kernel and every child process compile torch from
+# source again (2-3 s each, about 200 s of `make test` on 2 cores).
+unexport PYTHONDONTWRITEBYTECODE
 TORCH_INDEX ?=
 
 .PHONY: help setup llama test sync lab demo quiz bench build docs docs-check docs-serve clean-venv

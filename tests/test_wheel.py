@@ -66,9 +66,9 @@ def installed(tmp_path_factory):
     env_dir = tmp / "venv"
     venv.create(env_dir, with_pip=True)
     py = env_dir / "bin" / "python"
-    if TORCH: run([str(py), "-m", "pip", "install", "-q", TORCH])
+    if TORCH: run([str(py), "-m", "pip", "install", "-q", "--no-compile", TORCH])
     else: link_torch(py, tmp / "torch_only")
-    run([str(py), "-m", "pip", "install", "-q", str(wheels[0])])
+    run([str(py), "-m", "pip", "install", "-q", "--no-compile", str(wheels[0])])   # bytecode on first import, as make setup does
     return env_dir / "bin"
 
 
