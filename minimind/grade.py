@@ -388,13 +388,16 @@ def int8_linear_bytes(in_features: int, out_features: int) -> int:
     return model_bytes(Int8Linear.from_linear(torch.nn.Linear(in_features, out_features, bias=False)))
 
 
-def batching_decode_steps(output_lengths: list, max_batch_size: int, continuous: bool) -> int:
-    """Decode steps chapter 19's PaddedEngine takes for requests with these output lengths, all queued at once in this
-    order (a tiny random model, stop tokens off; each request's first token comes from its own prefill pass, not a step)."""
+def batching_decode_steps(output_lengths: list, max_batch_size: int, continuous: bool, engine: str = "padded") -> int:
+    """Decode steps chapter 19's engine ("padded": PaddedEngine, each first token from its own prefill pass; "engine": Engine,
+    newcomers' prefill inside the shared step) takes for requests with these output lengths, all queued at once in this
+    order (a tiny random model, stop tokens off)."""
     import torch
     from minimind.model import MiniMindConfig, MiniMindForCausalLM
-    from minimind.serve import PaddedEngine, Request, run_workload
+    from minimind.serve import Engine, PaddedEngine, Request, run_workload
+    engines = {"padded": PaddedEngine, "engine": Engine}
+    if engine not in engines: raise ValueError(f"engine must be one of {sorted(engines)}, got {engine!r}")
     torch.manual_seed(0)
     model = MiniMindForCausalLM(MiniMindConfig.from_preset("tiny")).eval()
     requests = [Request([5, 6, 7], max_new_tokens=n, stop_ids=()) for n in output_lengths]
-    return run_workload(model, requests, max_batch_size, continuous, engine=PaddedEngine)["steps"]
+    return run_workload(model, requests, max_batch_size, continuous, engine=engines[engine])["steps"]
