@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['GRADERS', 'Result', 'resolve', 'numeric_value', 'parse_number', 'grade_numeric', 'grade_choice', 'grade_open',
            'Grader', 'fold_online_softmax', 'load_user_function', 'grade_code', 'model_parameters',
-           'spo_forgetting_factor', 'spo_baseline_after', 'int8_linear_bytes', 'batching_decode_steps']
+           'spo_forgetting_factor', 'spo_baseline_after', 'int8_linear_bytes', 'q8_0_bytes', 'batching_decode_steps']
 
 # %% ../nbs/21b_grade.ipynb #54bea3ee
 import importlib, math, traceback
@@ -386,6 +386,13 @@ def int8_linear_bytes(in_features: int, out_features: int) -> int:
     import torch
     from minimind.serve import Int8Linear, model_bytes
     return model_bytes(Int8Linear.from_linear(torch.nn.Linear(in_features, out_features, bias=False)))
+
+
+def q8_0_bytes(rows: int, cols: int) -> int:
+    "Bytes of a rows x cols weight in GGUF's q8_0 (chapter 19a's quantize_q8_0: blocks of 32 int8 values and one fp16 scale)."
+    import torch
+    from minimind.export import quantize_q8_0
+    return int(quantize_q8_0(torch.zeros(rows, cols)).nbytes)
 
 
 def batching_decode_steps(output_lengths: list, max_batch_size: int, continuous: bool, engine: str = "padded") -> int:
