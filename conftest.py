@@ -30,9 +30,10 @@ def skip_reason(source: str) -> str | None:
 
 # The longest files start first: pytest-xdist (--dist loadfile) hands out files in collection order, and a long file
 # started last keeps one worker busy while the other idles (measured from `make test`'s --durations on 2 cores).
-SLOW_FIRST = ("tests/test_resume.py", "tests/test_wheel.py", "nbs/11_sft.ipynb", "nbs/13_distill.ipynb", "nbs/08_data.ipynb",
-              "nbs/12_lora.ipynb", "nbs/23_pipeline.ipynb", "nbs/24_cli.ipynb", "nbs/17a_agent.ipynb", "tests/test_ddp.py",
-              "nbs/15_ppo.ipynb", "nbs/14_dpo.ipynb", "nbs/18_generate.ipynb")
+SLOW_FIRST = ("nbs/11_sft.ipynb", "nbs/13_distill.ipynb", "tests/test_wheel.py", "tests/test_resume.py", "nbs/15_ppo.ipynb",
+              "nbs/23_pipeline.ipynb", "nbs/12_lora.ipynb", "nbs/20_long_context.ipynb", "nbs/14_dpo.ipynb", "nbs/08_data.ipynb",
+              "nbs/24_cli.ipynb", "nbs/09_train.ipynb", "nbs/19_serve.ipynb", "nbs/18_generate.ipynb", "tests/test_quiz_cli.py",
+              "nbs/22_bench.ipynb")
 
 
 def pytest_collection_modifyitems(config, items):

@@ -8,7 +8,7 @@ a numeric drill can be answered. Screenshots go to _build/screenshots/ (test art
 Skips with a reason when the site or Chromium is missing, unless MINIMIND_DOCS_REQUIRED=1 (`make test`
 sets it), where a missing site or browser fails.
 """
-import base64, functools, http.server, json, os, re, shutil, socket, subprocess, tempfile, threading, time
+import base64, concurrent.futures, functools, http.server, json, os, re, shutil, socket, subprocess, tempfile, threading, time
 import urllib.request
 from html.parser import HTMLParser
 from pathlib import Path
@@ -255,9 +255,10 @@ _RAW_TEX = r"""(() => { const w = document.createTreeWalker(document.querySelect
   return bad; })()"""
 
 
-def test_every_page_loads_without_errors_or_network(site, server, browser):
+def _page_problems(browser: Browser, site: Path, server: str, pages: list) -> list:
+    "Open each page in `browser`, wait for its maths, and list console errors, raw TeX and requests off the site."
     problems = []
-    for page in html_pages(site):
+    for page in pages:
         rel = page.relative_to(site).as_posix()
         browser.open(f"{server}/{rel}")
         if page.name != "search.html":
@@ -267,6 +268,20 @@ def test_every_page_loads_without_errors_or_network(site, server, browser):
         problems += [f"{rel}: {e}" for e in browser.errors()]
         problems += [f"{rel}: raw TeX in the text: {t!r}" for t in browser.js(_RAW_TEX)]
         problems += [f"{rel}: requested {u} (off this site)" for u in browser.requests() if not _local(u, server)]
+    return problems
+
+
+def test_every_page_loads_without_errors_or_network(site, server, browser):
+    "Every page, half in the module's browser and half in a second one, side by side (one per core)."
+    pages = html_pages(site)
+    second = Browser(_chromium())
+    try:
+        with concurrent.futures.ThreadPoolExecutor(2) as pool:
+            halves = [pool.submit(_page_problems, b, site, server, pages[i::2]) for i, b in enumerate((browser, second))]
+            problems = [p for h in halves for p in h.result()]
+    finally:
+        second.close()
+    assert len(pages) > 60, len(pages)
     assert not problems, "\n".join(problems[:40])
 
 
