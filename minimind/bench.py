@@ -6,8 +6,9 @@
 __all__ = ['BENCH_THREADS', 'PRECISIONS', 'BENCHMARKS', 'sync', 'interleaved_medians', 'is_dense_kernel', 'KernelTimer',
            'kernel_seconds', 'bench_row', 'skipped_row', 'resolve_device', 'have_transformers', 'bench_config',
            'model_pair', 'pinned_threads', 'model_trio', 'train_step_fn', 'prefill_fn', 'kernel_bound', 'bench_train',
-           'bench_prefill', 'bench_decode', 'bench_decode_paths', 'bench_batching', 'bench_flash', 'bench_moe',
-           'run_bench', 'format_table', 'bench_context', 'add_bench_args', 'bench_from_args']
+           'bench_prefill', 'grads_fn', 'fusion_pairs', 'bench_fusions', 'bench_decode', 'bench_decode_paths',
+           'bench_batching', 'bench_flash', 'bench_moe', 'run_bench', 'format_table', 'bench_context', 'add_bench_args',
+           'bench_from_args']
 
 # %% ../nbs/22_bench.ipynb #ab531dd2
 import argparse, contextlib, json, statistics, sys, tempfile, time
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Callable
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 from torch.utils._python_dispatch import TorchDispatchMode
 
@@ -220,6 +222,84 @@ def bench_prefill(quick: bool, device: torch.device) -> list[dict]:
     return rows
 
 
+# %% ../nbs/22_bench.ipynb #20aa2a68
+def grads_fn(fn: Callable, inputs: list) -> Callable[[], tuple]:
+    "A closure: fn(*inputs) forward, then the gradients of the sum of its outputs with respect to every input (nothing accumulates)."
+    def run() -> tuple:
+        outs = fn(*inputs)
+        outs = outs if isinstance(outs, tuple) else (outs,)
+        return outs + torch.autograd.grad(outs, inputs, [torch.ones_like(o) for o in outs])
+    return run
+
+
+def fusion_pairs(config: MiniMindConfig, B: int, L: int, P: int, device: torch.device) -> dict:
+    "name -> (fast closure, plain closure, what): each change of FusedCausalLM alone at one layer's shapes (forward+backward on BxL tokens; the casts: a P-token prefill)."
+    from minimind.layers import RMSNorm
+    from minimind.rope import apply_rope, rope_cos_sin
+    c, g, T = config, torch.Generator().manual_seed(5), B * L
+    H, Hkv, D, d, I = c.num_attention_heads, c.num_key_value_heads, c.head_dim, c.hidden_size, c.intermediate_size
+    leaf = lambda *shape: (torch.randn(*shape, generator=g) * 0.02).to(device).requires_grad_()
+    x, wq, wk, wv, wg, wu, wo, wd = leaf(T, d), leaf(H * D, d), leaf(Hkv * D, d), leaf(Hkv * D, d), leaf(I, d), leaf(I, d), leaf(d, H * D), leaf(d, I)
+    wqkv, wgu = torch.cat([wq, wk, wv]).detach().requires_grad_(), torch.cat([wg, wu]).detach().requires_grad_()
+    qk, q, k, v = leaf(B, L, H + Hkv, D), leaf(B, H, L, D), leaf(B, Hkv, L, D), leaf(B, Hkv, L, D)
+    cos, sin = [t.to(device) for t in rope_cos_sin(D, L, c.rope_theta)]
+    sin_signed = torch.cat([-sin[:, :D // 2], sin[:, D // 2:]], -1)[:, None]
+    norm = RMSNorm(d, c.rms_norm_eps).to(device)
+    split = lambda t: (t[:, :, :H].transpose(1, 2), t[:, :, H:].transpose(1, 2))
+    mats = [w.detach() for w in (wqkv, wo, wgu, wd)]
+    mats_bf16, xp = [w.to(torch.bfloat16) for w in mats], x.detach()[:P]
+    def prefill_mm(ws):
+        def run():
+            with torch.no_grad(), torch.autocast(device.type, torch.bfloat16):
+                return tuple(F.linear(xp if w.size(1) == d else xp.new_ones(P, w.size(1)), w) for w in ws)
+        return run
+    return {
+        "qkv": (grads_fn(lambda x, w: F.linear(x, w).split([H * D, Hkv * D, Hkv * D], -1), [x, wqkv]),
+                grads_fn(lambda x, a, b, e: (F.linear(x, a), F.linear(x, b), F.linear(x, e)), [x, wq, wk, wv]), "one QKV matrix vs three"),
+        "gate_up": (grads_fn(lambda x, w: (lambda gu: F.silu(gu[0]) * gu[1])(F.linear(x, w).chunk(2, -1)), [x, wgu]),
+                    grads_fn(lambda x, a, b: F.silu(F.linear(x, a)) * F.linear(x, b), [x, wg, wu]), "one gate/up matrix vs two"),
+        "rope": (grads_fn(lambda t: split((t * cos[:, None] + t.roll(D // 2, -1) * sin_signed).to(t.dtype)), [qk]),
+                 grads_fn(lambda t: tuple(apply_rope(u, cos, sin) for u in split(t)), [qk]),
+                 "RoPE once on q and k (a roll, the sign in the table) vs twice (chapter 03's rotate_half)"),
+        "attention": (grads_fn(lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=H != Hkv), [q, k, v]),
+                      grads_fn(lambda q, k, v: scaled_dot_product_attention(q, k, v), [q, k, v]),
+                      "SDPA with GQA inside and no mask vs chapter 04's (repeat_kv copies, a mask and a guard built, then SDPA)"),
+        "rmsnorm": (grads_fn(lambda x: F.rms_norm(x, (d,), norm.weight, c.rms_norm_eps), [x]), grads_fn(norm, [x]),
+                    "F.rms_norm vs chapter 02's RMSNorm module"),
+        "bf16-casts": (prefill_mm(mats_bf16), prefill_mm(mats),
+                       f"a {P}-token prefill's four matmuls under bf16 autocast: weights cast once (kept) vs cast by autocast on every call"),
+    }
+
+
+def bench_fusions(quick: bool, device: torch.device) -> list[dict]:
+    "Each change of chapter 07's FusedCausalLM alone, checked equal, then timed: speed-up and ms saved per training step or prefill; and fused AdamW."
+    config = bench_config(quick)
+    B, L, P, rounds = (2, 32, 32, 9) if quick else (4, 256, 512, 15)
+    n, rows = config.num_hidden_layers, []
+    with pinned_threads(None if quick else BENCH_THREADS):
+        for name, (fast, plain, what) in fusion_pairs(config, B, L, P, device).items():
+            a, b = [torch.cat([t.float().reshape(-1) for t in f()]) for f in (fast, plain)]    # outputs, then gradients
+            err = ((a - b).abs().max() / b.abs().max()).item()
+            if err > 1e-5: raise RuntimeError(f"fusions/{name}: the two versions differ by {err:.1e} (relative)")
+            t = interleaved_medians({"fast": fast, "plain": plain}, rounds, device)
+            per = n * (2 if name == "rmsnorm" else 1)                  # two norms per layer
+            where = "prefill" if name == "bf16-casts" else "training step"
+            rows.append(bench_row(f"fusions/{name}", 1 / t["fast"], 1 / t["plain"], "calls/s",
+                                  f"{what}; agree to {err:.0e}; {t['fast'] * 1e3:.2f} vs {t['plain'] * 1e3:.2f} ms per call, "
+                                  f"{(t['plain'] - t['fast']) * per * 1e3:+.1f} ms per {where} ({per} calls)"
+                                  + ("" if name == "bf16-casts" else f", forward+backward on {B}x{L} tokens")))
+        model = MiniMindForCausalLM(config).to(device)
+        for p in model.parameters(): p.grad = torch.randn_like(p) * 1e-3
+        opts = {k: torch.optim.AdamW(model.parameters(), lr=1e-6, fused=k == "fast" or None, foreach=False if k == "plain" else None)
+                for k in ("fast", "plain")}
+        t = interleaved_medians({k: o.step for k, o in opts.items()}, rounds, device)
+        rows.append(bench_row("fusions/adamw", 1 / t["fast"], 1 / t["plain"], "steps/s",
+                              f"AdamW(fused=True) vs the default per-parameter loop, {model.num_parameters() / 1e6:.1f} M parameters: "
+                              f"{t['fast'] * 1e3:.1f} vs {t['plain'] * 1e3:.1f} ms per step; an optimizer choice open to both sides, "
+                              "so the train rows use the default on all three"))
+    return rows
+
+
 # %% ../nbs/22_bench.ipynb #c665f58b
 def bench_decode(quick: bool, device: torch.device) -> dict:
     "Greedy KV-cache decoding tokens/s: our `generate` vs transformers' `generate`, same weights, prompt and length."
@@ -371,7 +451,7 @@ def bench_moe(quick: bool, device: torch.device) -> dict:
     return bench_row("moe", T / t["ours"], T / t["theirs"], "tokens/s", note)
 
 # %% ../nbs/22_bench.ipynb #d6d428a5
-BENCHMARKS = {"train": bench_train, "prefill": bench_prefill, "decode": bench_decode, "decode-paths": bench_decode_paths, "batching": bench_batching, "flash": bench_flash, "moe": bench_moe}
+BENCHMARKS = {"train": bench_train, "prefill": bench_prefill, "fusions": bench_fusions, "decode": bench_decode, "decode-paths": bench_decode_paths, "batching": bench_batching, "flash": bench_flash, "moe": bench_moe}
 
 
 def run_bench(quick: bool = False, only: list[str] | None = None, device: str | None = None) -> list[dict]:

@@ -426,19 +426,19 @@ class FusedBlock(nn.Module):
         self.down = copy(f.down_proj.weight)
         self.qk_norm = copy(torch.stack([a.q_norm.weight, a.k_norm.weight])) if c.qk_norm else None
 
-    def forward(self, x, cos, sin, config: MiniMindConfig):
+    def forward(self, x, cos, sin, config: MiniMindConfig, w=lambda p: p):
         B, L, _ = x.shape
         H, Hkv, D, eps = config.num_attention_heads, config.num_key_value_heads, config.head_dim, config.rms_norm_eps
-        qkv = F.linear(_fused_rms(x, self.ln1, eps), self.qkv).view(B, L, H + 2 * Hkv, D)
+        qkv = F.linear(_fused_rms(x, self.ln1, eps), w(self.qkv)).view(B, L, H + 2 * Hkv, D)
         qk, v = qkv[:, :, :H + Hkv], qkv[:, :, H + Hkv:]
         if self.qk_norm is not None:
             qk = torch.cat([_fused_rms(qk[:, :, :H], self.qk_norm[0], eps), _fused_rms(qk[:, :, H:], self.qk_norm[1], eps)], 2)
         qk = (qk * cos + qk.roll(D // 2, -1) * sin).to(qkv.dtype)      # RoPE on every query and key head at once
         q, k, v = qk[:, :, :H].transpose(1, 2), qk[:, :, H:].transpose(1, 2), v.transpose(1, 2)
         out = F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=H != Hkv)
-        x = x + F.linear(out.transpose(1, 2).reshape(B, L, H * D), self.o)
-        g, u = F.linear(_fused_rms(x, self.ln2, eps), self.gate_up).chunk(2, -1)
-        return x + F.linear(F.silu(g) * u, self.down), (k, v)
+        x = x + F.linear(out.transpose(1, 2).reshape(B, L, H * D), w(self.o))
+        g, u = F.linear(_fused_rms(x, self.ln2, eps), w(self.gate_up)).chunk(2, -1)
+        return x + F.linear(F.silu(g) * u, w(self.down)), (k, v)
 
 
 class FusedCausalLM(nn.Module):
@@ -456,6 +456,16 @@ class FusedCausalLM(nn.Module):
         half = c.head_dim // 2                                          # roll(x, D/2) * [-sin_lo, sin_hi] = rotate_half(x) * sin
         self.register_buffer("cos", m.cos[:, None].clone(), persistent=False)
         self.register_buffer("sin", torch.cat([-m.sin[:, :half], m.sin[:, half:]], -1)[:, None].clone(), persistent=False)
+        self._casts = {}                                                # id(param) -> (its version, its autocast copy)
+
+    def cast(self, p: torch.Tensor) -> torch.Tensor:
+        "p; under autocast without gradients (a prefill) its low-precision copy, made once per version of p instead of every call."
+        kind = p.device.type
+        if torch.is_grad_enabled() or not torch.is_autocast_enabled(kind): return p
+        dtype, hit = torch.get_autocast_dtype(kind), self._casts.get(id(p))
+        if hit is None or hit[0] != p._version or hit[1].dtype != dtype or hit[1].device != p.device:
+            self._casts[id(p)] = hit = (p._version, p.detach().to(dtype))
+        return hit[1]
 
     def forward(self, input_ids, labels=None, use_cache: bool = False, logits_to_keep: int = 0) -> CausalLMOutput:
         "Logits (or, with labels, the loss and the logits of the label positions, flattened); no cache in, a fresh one out."
@@ -464,7 +474,7 @@ class FusedCausalLM(nn.Module):
         cos, sin = self.cos[:L], self.sin[:L]
         x, presents = F.embedding(input_ids, self.embed), []
         for layer in self.layers:
-            x, kv = layer(x, cos, sin, c)
+            x, kv = layer(x, cos, sin, c, self.cast)
             presents.append(kv)
         head = self.embed if self.head is None else self.head
         loss = None
@@ -476,7 +486,7 @@ class FusedCausalLM(nn.Module):
             loss = F.cross_entropy(logits.float(), y.reshape(-1))
         else:
             h = x[:, -logits_to_keep:] if logits_to_keep else x
-            logits = F.linear(_fused_rms(h, self.norm, c.rms_norm_eps), head)
+            logits = F.linear(_fused_rms(h, self.norm, c.rms_norm_eps), self.cast(head))
         return CausalLMOutput(logits=logits, loss=loss, aux_loss=x.new_zeros(()), past_key_values=presents if use_cache else None)
 
     def plain_state_dict(self) -> dict:
