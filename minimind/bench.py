@@ -5,10 +5,10 @@
 # %% auto #0
 __all__ = ['BENCH_THREADS', 'PRECISIONS', 'BENCHMARKS', 'sync', 'interleaved_medians', 'is_dense_kernel', 'KernelTimer',
            'kernel_seconds', 'bench_row', 'skipped_row', 'resolve_device', 'have_transformers', 'bench_config',
-           'model_pair', 'pinned_threads', 'model_trio', 'train_step_fn', 'prefill_fn', 'kernel_bound', 'bench_train',
-           'bench_prefill', 'grads_fn', 'fusion_pairs', 'bench_fusions', 'bench_decode', 'bench_decode_paths',
-           'bench_batching', 'bench_flash', 'bench_moe', 'run_bench', 'format_table', 'bench_context', 'add_bench_args',
-           'bench_from_args']
+           'model_pair', 'pinned_threads', 'bench_clock', 'model_trio', 'train_step_fn', 'prefill_fn', 'kernel_bound',
+           'bench_train', 'bench_prefill', 'grads_fn', 'fusion_pairs', 'bench_fusions', 'bench_decode',
+           'bench_decode_paths', 'bench_batching', 'bench_flash', 'bench_moe', 'run_bench', 'format_table',
+           'bench_context', 'add_bench_args', 'bench_from_args']
 
 # %% ../nbs/22_bench.ipynb #ab531dd2
 import argparse, contextlib, json, statistics, sys, tempfile, time
@@ -116,7 +116,7 @@ def model_pair(config: MiniMindConfig, device: torch.device, seed: int = 0) -> t
     return ours.to(device), to_transformers(ours).to(device)
 
 
-BENCH_THREADS = 2                                       # full-size rows run on 2 threads whatever the machine has
+BENCH_THREADS = 2                                       # full-size train/prefill/fusions rows run on this many threads (--threads)
 PRECISIONS = (("fp32", None), ("bf16", torch.bfloat16))  # bf16: autocast (weights stay float32), as the trainer's --amp bf16
 
 
@@ -127,6 +127,11 @@ def pinned_threads(n: int | None):
     if n: torch.set_num_threads(n)
     try: yield
     finally: torch.set_num_threads(old)
+
+
+def bench_clock() -> Callable[[], float]:
+    "The clock of the full-size train/prefill/fusions rows: wall time, or on one thread that thread's CPU time (a co-tenant cannot stretch it)."
+    return time.thread_time if BENCH_THREADS == 1 else time.perf_counter
 
 
 def model_trio(config: MiniMindConfig, device: torch.device, seed: int = 0) -> dict:
@@ -164,13 +169,13 @@ def kernel_bound(fn: Callable[[], object], device: torch.device, calls: int = 3)
     return f"; matmul+attention kernels are {share:.0%} of transformers' time, so zero overhead would cap ours at {1 / share:.2f}x"
 
 
-def _trio_rows(bench: str, work: float, t: dict, prec: str, what: str, agree: str, bound: str) -> list[dict]:
+def _trio_rows(bench: str, work: float, t: dict, prec: str, what: str, agree: str, bound: str, clock: Callable) -> list[dict]:
     "Rows 'bench/prec ours reference' and 'bench/prec ours fast', each against transformers at the same precision."
     hf = t["transformers"]
     return [bench_row(f"{bench}/{prec} ours {side}", work / t[side], work / hf, "tokens/s",
                       f"{what}, {prec}{' autocast' if prec == 'bf16' else ''}; {agree}; {t[side] * 1e3:.1f} vs {hf * 1e3:.1f} ms"
                       + (f", fast/reference {t['reference'] / t['fast']:.2f}x" if side == "fast" else "")
-                      + f"; {torch.get_num_threads()} thread(s)" + (bound if prec == "fp32" else ""))
+                      + f"; {torch.get_num_threads()} thread(s), {'CPU' if clock is time.thread_time else 'wall'} time" + (bound if prec == "fp32" else ""))
             for side in ("reference", "fast")]
 
 
@@ -181,7 +186,7 @@ def bench_train(quick: bool, device: torch.device) -> list[dict]:
     config = bench_config(quick)
     B, L, rounds = (2, 32, 9) if quick else (4, 256, 7)
     x = torch.randint(3, config.vocab_size, (B, L), generator=torch.Generator().manual_seed(1)).to(device)
-    rows, fp32_loss = [], None
+    rows, fp32_loss, clock = [], None, time.perf_counter if quick else bench_clock()
     with pinned_threads(None if quick else BENCH_THREADS):
         for prec, amp in PRECISIONS:                          # fresh models per precision: every side starts from the same weights
             steps = {k: train_step_fn(m.train(), x, amp) for k, m in model_trio(config, device).items()}
@@ -192,9 +197,9 @@ def bench_train(quick: bool, device: torch.device) -> list[dict]:
             if amp is None: fp32_loss, agree = losses["transformers"][0], f"losses agree with transformers' to {gap:.0e} over 2 steps"
             else: agree = (f"losses within {gap:.0e} of transformers' bf16 ones, first loss {losses['fast'][0] - fp32_loss:+.0e} "
                            f"from fp32's {fp32_loss:.4f}")
-            t = interleaved_medians(steps, rounds, device, warmup=0)
+            t = interleaved_medians(steps, rounds, device, warmup=0, clock=clock)
             bound = "" if quick else kernel_bound(steps["transformers"], device)
-            rows += _trio_rows("train", B * L, t, prec, f"{B}x{L} tokens, AdamW (same on all sides)", agree, bound)
+            rows += _trio_rows("train", B * L, t, prec, f"{B}x{L} tokens, AdamW (same on all sides)", agree, bound, clock)
     return rows
 
 
@@ -206,7 +211,7 @@ def bench_prefill(quick: bool, device: torch.device) -> list[dict]:
     P, rounds = (32, 9) if quick else (512, 11)
     models = {k: m.eval() for k, m in model_trio(config, device).items()}
     x = torch.randint(3, config.vocab_size, (1, P), generator=torch.Generator().manual_seed(2)).to(device)
-    rows = []
+    rows, clock = [], time.perf_counter if quick else bench_clock()
     with pinned_threads(None if quick else BENCH_THREADS):
         ref = prefill_fn(models["transformers"], x, None)()
         for prec, amp in PRECISIONS:
@@ -216,9 +221,9 @@ def bench_prefill(quick: bool, device: torch.device) -> list[dict]:
             if max(gaps.values()) > tol: raise RuntimeError(f"prefill: {prec} logits differ from transformers' fp32 by {max(gaps.values()):.1e} (> {tol:g}, relative)")
             agree = (f"last logits within {max(gaps['reference'], gaps['fast']):.0e} of transformers' fp32 (relative to their max)"
                      + ("" if amp is None else f", transformers bf16 {gaps['transformers']:.0e}"))
-            t = interleaved_medians(fns, rounds, device, warmup=0)
+            t = interleaved_medians(fns, rounds, device, warmup=0, clock=clock)
             bound = "" if quick else kernel_bound(fns["transformers"], device)
-            rows += _trio_rows("prefill", P, t, prec, f"prompt {P}, batch 1, cache kept, logits of the last position", agree, bound)
+            rows += _trio_rows("prefill", P, t, prec, f"prompt {P}, batch 1, cache kept, logits of the last position", agree, bound, clock)
     return rows
 
 
@@ -281,7 +286,7 @@ def bench_fusions(quick: bool, device: torch.device) -> list[dict]:
             a, b = [torch.cat([t.float().reshape(-1) for t in f()]) for f in (fast, plain)]    # outputs, then gradients
             err = ((a - b).abs().max() / b.abs().max()).item()
             if err > 1e-5: raise RuntimeError(f"fusions/{name}: the two versions differ by {err:.1e} (relative)")
-            t = interleaved_medians({"fast": fast, "plain": plain}, rounds, device)
+            t = interleaved_medians({"fast": fast, "plain": plain}, rounds, device, clock=time.perf_counter if quick else bench_clock())
             per = n * (2 if name == "rmsnorm" else 1)                  # two norms per layer
             where = "prefill" if name == "bf16-casts" else "training step"
             rows.append(bench_row(f"fusions/{name}", 1 / t["fast"], 1 / t["plain"], "calls/s",
@@ -292,7 +297,7 @@ def bench_fusions(quick: bool, device: torch.device) -> list[dict]:
         for p in model.parameters(): p.grad = torch.randn_like(p) * 1e-3
         opts = {k: torch.optim.AdamW(model.parameters(), lr=1e-6, fused=k == "fast" or None, foreach=False if k == "plain" else None)
                 for k in ("fast", "plain")}
-        t = interleaved_medians({k: o.step for k, o in opts.items()}, rounds, device)
+        t = interleaved_medians({k: o.step for k, o in opts.items()}, rounds, device, clock=time.perf_counter if quick else bench_clock())
         rows.append(bench_row("fusions/adamw", 1 / t["fast"], 1 / t["plain"], "steps/s",
                               f"AdamW(fused=True) vs the default per-parameter loop, {model.num_parameters() / 1e6:.1f} M parameters: "
                               f"{t['fast'] * 1e3:.1f} vs {t['plain'] * 1e3:.1f} ms per step; an optimizer choice open to both sides, "
@@ -454,8 +459,16 @@ def bench_moe(quick: bool, device: torch.device) -> dict:
 BENCHMARKS = {"train": bench_train, "prefill": bench_prefill, "fusions": bench_fusions, "decode": bench_decode, "decode-paths": bench_decode_paths, "batching": bench_batching, "flash": bench_flash, "moe": bench_moe}
 
 
-def run_bench(quick: bool = False, only: list[str] | None = None, device: str | None = None) -> list[dict]:
-    "Run the benchmarks (all, or those named in `only`) and return their rows (one per benchmark; train and prefill give four, decode-paths one per path)."
+def run_bench(quick: bool = False, only: list[str] | None = None, device: str | None = None, threads: int | None = None) -> list[dict]:
+    "Run the benchmarks (all, or those named in `only`; train/prefill/fusions on `threads`, default BENCH_THREADS) and return their rows (train and prefill give four, fusions seven, decode-paths one per path)."
+    global BENCH_THREADS
+    if threads is not None and threads < 1: raise ValueError(f"--threads {threads}: must be at least 1")
+    saved, BENCH_THREADS = BENCH_THREADS, threads or BENCH_THREADS
+    try: return _run_bench(quick, only, device)
+    finally: BENCH_THREADS = saved
+
+
+def _run_bench(quick: bool, only: list[str] | None, device: str | None) -> list[dict]:
     names = list(dict.fromkeys(only)) if only else list(BENCHMARKS)
     unknown = [n for n in names if n not in BENCHMARKS]
     if unknown: raise ValueError(f"unknown benchmark(s) {unknown}; choose from {list(BENCHMARKS)}")
@@ -502,6 +515,8 @@ def add_bench_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                         help=f"run only this benchmark (repeatable): {', '.join(BENCHMARKS)}")
     parser.add_argument("--json", metavar="PATH", help="also write the rows and the context to this JSON file")
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda when present, else cpu)")
+    parser.add_argument("--threads", type=int, default=None, metavar="N",
+                        help=f"threads of the full-size train/prefill/fusions rows (default {BENCH_THREADS}; 1 times them in CPU time)")
     return parser
 
 
@@ -510,10 +525,13 @@ def bench_from_args(args: argparse.Namespace) -> int:
     try: context = bench_context(args.device)
     except ValueError as e: raise SystemExit(f"minimind bench: {e}") from e
     print(f"minimind bench: {context['device']}, {context['threads']} thread(s), torch {context['torch']}, "
-          f"transformers {context['transformers'] or 'not installed'}{' (quick sizes)' if args.quick else ''}", flush=True)
-    rows = run_bench(quick=args.quick, only=args.only, device=args.device)
+          f"transformers {context['transformers'] or 'not installed'}{' (quick sizes)' if args.quick else ''}; "
+          f"train/prefill/fusions rows on {getattr(args, 'threads', None) or BENCH_THREADS} thread(s)", flush=True)
+    try: rows = run_bench(quick=args.quick, only=args.only, device=args.device, threads=getattr(args, "threads", None))
+    except ValueError as e: raise SystemExit(f"minimind bench: {e}") from e
     print(format_table(rows))
     if args.json:
-        atomic_write(Path(args.json), json.dumps({**context, "quick": args.quick, "rows": rows}, indent=2) + "\n")
+        atomic_write(Path(args.json), json.dumps({**context, "bench_threads": getattr(args, "threads", None) or BENCH_THREADS,
+                                                 "quick": args.quick, "rows": rows}, indent=2) + "\n")
         print(f"wrote {args.json}")
     return 0
