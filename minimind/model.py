@@ -467,9 +467,11 @@ class FusedCausalLM(nn.Module):
             self._casts[id(p)] = hit = (p._version, p.detach().to(dtype))
         return hit[1]
 
-    def forward(self, input_ids, labels=None, use_cache: bool = False, logits_to_keep: int = 0) -> CausalLMOutput:
+    def forward(self, input_ids, labels=None, use_cache: bool = False, logits_to_keep: int = 0, attention_mask=None) -> CausalLMOutput:
         "Logits (or, with labels, the loss and the logits of the label positions, flattened); no cache in, a fresh one out."
         c, L = self.config, input_ids.size(1)
+        if attention_mask is not None and not bool(attention_mask.all()):
+            raise NotImplementedError("FusedCausalLM: padding masks are not implemented (train padded batches with the plain model)")
         if L > c.max_position_embeddings: raise ValueError(f"position {L - 1} exceeds max_position_embeddings={c.max_position_embeddings}")
         cos, sin = self.cos[:L], self.sin[:L]
         x, presents = F.embedding(input_ids, self.embed), []

@@ -7,6 +7,15 @@ from minimind.model import MiniMindConfig, MiniMindForCausalLM, FusedCausalLM, f
 from minimind.bench import run_bench, add_bench_args
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    "Tiny matrices: a second thread only waits (and on a shared 2-core machine waits long); restored after each test."
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
 def _pair(**kw):
     torch.manual_seed(0)
     plain = MiniMindForCausalLM(MiniMindConfig.from_preset("tiny", **kw))
@@ -55,3 +64,14 @@ def test_bench_threads_option():
     assert args.threads == 1
     with pytest.raises(ValueError, match="--threads 0"):
         run_bench(True, ["flash"], "cpu", threads=0)
+
+
+def test_chapter09_loss_and_padding():
+    from minimind.train import lm_loss
+    plain, fused = _pair()
+    x = torch.randint(3, 6400, (2, 16))
+    batch = {"input_ids": x, "labels": x, "attention_mask": torch.ones_like(x)}
+    assert abs(lm_loss(plain, batch)[0].item() - lm_loss(fused, batch)[0].item()) < 1e-5   # chapter 09's loss takes either
+    batch["attention_mask"][0, -3:] = 0
+    with pytest.raises(NotImplementedError, match="padding masks"):
+        lm_loss(fused, batch)
