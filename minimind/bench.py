@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from .model import MiniMindConfig, MiniMindForCausalLM, FusedCausalLM
+from .model import MiniMindConfig, MiniMindForCausalLM, FusedCausalLM, mkl_packed_gemm
 from .generate import generate, FastDecoder, fast_generate, read_bandwidth, decode_bytes_per_token
 from .model import to_transformers
 from .serve import mixed_workload, run_workload
@@ -258,7 +258,14 @@ def fusion_pairs(config: MiniMindConfig, B: int, L: int, P: int, device: torch.d
             with torch.no_grad(), torch.autocast(device.type, torch.bfloat16):
                 return tuple(F.linear(xp if w.size(1) == d else xp.new_ones(P, w.size(1)), w) for w in ws)
         return run
-    return {
+    def prefill_packed(packed: bool):
+        pw = [torch.ops.mkl._mkl_reorder_linear_weight(w, P) for w in mats] if packed else mats
+        def run():
+            with torch.no_grad():
+                return tuple(torch.ops.mkl._mkl_linear(xs, q, w, None, 1) if packed else F.linear(xs, w)
+                             for w, q in zip(mats, pw) for xs in [xp if w.size(1) == d else xp.new_ones(P, w.size(1))])
+        return run
+    pairs = {
         "qkv": (grads_fn(lambda x, w: F.linear(x, w).split([H * D, Hkv * D, Hkv * D], -1), [x, wqkv]),
                 grads_fn(lambda x, a, b, e: (F.linear(x, a), F.linear(x, b), F.linear(x, e)), [x, wq, wk, wv]), "one QKV matrix vs three"),
         "gate_up": (grads_fn(lambda x, w: (lambda gu: F.silu(gu[0]) * gu[1])(F.linear(x, w).chunk(2, -1)), [x, wgu]),
@@ -274,6 +281,10 @@ def fusion_pairs(config: MiniMindConfig, B: int, L: int, P: int, device: torch.d
         "bf16-casts": (prefill_mm(mats_bf16), prefill_mm(mats),
                        f"a {P}-token prefill's four matmuls under bf16 autocast: weights cast once (kept) vs cast by autocast on every call"),
     }
+    if device.type == "cpu" and mkl_packed_gemm():
+        pairs["fp32-packed"] = (prefill_packed(True), prefill_packed(False),
+                                f"a {P}-token prefill's four float32 matmuls: weights packed once for MKL's GEMM vs F.linear")
+    return pairs
 
 
 def bench_fusions(quick: bool, device: torch.device) -> list[dict]:
@@ -288,11 +299,11 @@ def bench_fusions(quick: bool, device: torch.device) -> list[dict]:
             if err > 1e-5: raise RuntimeError(f"fusions/{name}: the two versions differ by {err:.1e} (relative)")
             t = interleaved_medians({"fast": fast, "plain": plain}, rounds, device, clock=time.perf_counter if quick else bench_clock())
             per = n * (2 if name == "rmsnorm" else 1)                  # two norms per layer
-            where = "prefill" if name == "bf16-casts" else "training step"
+            where = "prefill" if name in ("bf16-casts", "fp32-packed") else "training step"
             rows.append(bench_row(f"fusions/{name}", 1 / t["fast"], 1 / t["plain"], "calls/s",
                                   f"{what}; agree to {err:.0e}; {t['fast'] * 1e3:.2f} vs {t['plain'] * 1e3:.2f} ms per call, "
                                   f"{(t['plain'] - t['fast']) * per * 1e3:+.1f} ms per {where} ({per} calls)"
-                                  + ("" if name == "bf16-casts" else f", forward+backward on {B}x{L} tokens")))
+                                  + ("" if where == "prefill" else f", forward+backward on {B}x{L} tokens")))
         model = MiniMindForCausalLM(config).to(device)
         for p in model.parameters(): p.grad = torch.randn_like(p) * 1e-3
         opts = {k: torch.optim.AdamW(model.parameters(), lr=1e-6, fused=k == "fast" or None, foreach=False if k == "plain" else None)

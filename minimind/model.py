@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['PRESETS', 'MINIMIND_YARN', 'ffn_width', 'MiniMindConfig', 'MiniMindBlock', 'MiniMindModel', 'CausalLMOutput',
            'causal_lm_loss', 'MiniMindForCausalLM', 'minimind_names', 'save_pretrained', 'from_pretrained',
-           'to_transformers', 'FusedBlock', 'FusedCausalLM']
+           'to_transformers', 'mkl_packed_gemm', 'FusedBlock', 'FusedCausalLM']
 
 # %% ../nbs/07_model.ipynb #5849061e
 import json, math, warnings
@@ -406,6 +406,11 @@ MiniMindForCausalLM.to_transformers = to_transformers   # also model.to_transfor
 
 
 # %% ../nbs/07_model.ipynb #2341801e
+def mkl_packed_gemm() -> bool:
+    "True when this torch has MKL's packed-weight GEMM (x86 CPU builds; what torch.compile's freezing uses for float32 linears)."
+    return torch.backends.mkl.is_available() and hasattr(torch.ops.mkl, "_mkl_linear")
+
+
 def _fused_rms(x: torch.Tensor, w: torch.Tensor, eps: float) -> torch.Tensor:
     "Chapter 02's RMSNorm (normalise in float32, cast back, scale) as one `F.rms_norm` call when x is float32."
     if x.dtype == torch.float32: return F.rms_norm(x, (x.size(-1),), w, eps)
@@ -426,19 +431,19 @@ class FusedBlock(nn.Module):
         self.down = copy(f.down_proj.weight)
         self.qk_norm = copy(torch.stack([a.q_norm.weight, a.k_norm.weight])) if c.qk_norm else None
 
-    def forward(self, x, cos, sin, config: MiniMindConfig, w=lambda p: p):
+    def forward(self, x, cos, sin, config: MiniMindConfig, linear=F.linear):
         B, L, _ = x.shape
         H, Hkv, D, eps = config.num_attention_heads, config.num_key_value_heads, config.head_dim, config.rms_norm_eps
-        qkv = F.linear(_fused_rms(x, self.ln1, eps), w(self.qkv)).view(B, L, H + 2 * Hkv, D)
+        qkv = linear(_fused_rms(x, self.ln1, eps), self.qkv).view(B, L, H + 2 * Hkv, D)
         qk, v = qkv[:, :, :H + Hkv], qkv[:, :, H + Hkv:]
         if self.qk_norm is not None:
             qk = torch.cat([_fused_rms(qk[:, :, :H], self.qk_norm[0], eps), _fused_rms(qk[:, :, H:], self.qk_norm[1], eps)], 2)
         qk = (qk * cos + qk.roll(D // 2, -1) * sin).to(qkv.dtype)      # RoPE on every query and key head at once
         q, k, v = qk[:, :, :H].transpose(1, 2), qk[:, :, H:].transpose(1, 2), v.transpose(1, 2)
         out = F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=H != Hkv)
-        x = x + F.linear(out.transpose(1, 2).reshape(B, L, H * D), w(self.o))
-        g, u = F.linear(_fused_rms(x, self.ln2, eps), w(self.gate_up)).chunk(2, -1)
-        return x + F.linear(F.silu(g) * u, w(self.down)), (k, v)
+        x = x + linear(out.transpose(1, 2).reshape(B, L, H * D), self.o)
+        g, u = linear(_fused_rms(x, self.ln2, eps), self.gate_up).chunk(2, -1)
+        return x + linear(F.silu(g) * u, self.down), (k, v)
 
 
 class FusedCausalLM(nn.Module):
@@ -456,16 +461,20 @@ class FusedCausalLM(nn.Module):
         half = c.head_dim // 2                                          # roll(x, D/2) * [-sin_lo, sin_hi] = rotate_half(x) * sin
         self.register_buffer("cos", m.cos[:, None].clone(), persistent=False)
         self.register_buffer("sin", torch.cat([-m.sin[:, :half], m.sin[:, half:]], -1)[:, None].clone(), persistent=False)
-        self._casts = {}                                                # id(param) -> (its version, its autocast copy)
+        self._prepared = {}                                             # id(param) -> (its version, how, the prepared copy)
 
-    def cast(self, p: torch.Tensor) -> torch.Tensor:
-        "p; under autocast without gradients (a prefill) its low-precision copy, made once per version of p instead of every call."
+    def linear(self, x: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
+        "F.linear(x, p); without gradients (a prefill) with a copy of p prepared once per version of p: autocast's cast, or in float32 MKL's packed layout."
         kind = p.device.type
-        if torch.is_grad_enabled() or not torch.is_autocast_enabled(kind): return p
-        dtype, hit = torch.get_autocast_dtype(kind), self._casts.get(id(p))
-        if hit is None or hit[0] != p._version or hit[1].dtype != dtype or hit[1].device != p.device:
-            self._casts[id(p)] = hit = (p._version, p.detach().to(dtype))
-        return hit[1]
+        if torch.is_grad_enabled(): return F.linear(x, p)
+        if torch.is_autocast_enabled(kind): how = torch.get_autocast_dtype(kind)
+        elif kind == "cpu" and x.dtype == p.dtype == torch.float32 and mkl_packed_gemm(): how = "mkl"
+        else: return F.linear(x, p)
+        hit = self._prepared.get(id(p))
+        if hit is None or hit[:2] != (p._version, how) or hit[2].device != p.device:
+            w = torch.ops.mkl._mkl_reorder_linear_weight(p.detach(), x.numel() // x.size(-1)) if how == "mkl" else p.detach().to(how)
+            self._prepared[id(p)] = hit = (p._version, how, w)
+        return torch.ops.mkl._mkl_linear(x, hit[2], p, None, 1) if how == "mkl" else F.linear(x, hit[2])
 
     def forward(self, input_ids, labels=None, use_cache: bool = False, logits_to_keep: int = 0, attention_mask=None) -> CausalLMOutput:
         "Logits (or, with labels, the loss and the logits of the label positions, flattened); no cache in, a fresh one out."
@@ -476,7 +485,7 @@ class FusedCausalLM(nn.Module):
         cos, sin = self.cos[:L], self.sin[:L]
         x, presents = F.embedding(input_ids, self.embed), []
         for layer in self.layers:
-            x, kv = layer(x, cos, sin, c, self.cast)
+            x, kv = layer(x, cos, sin, c, self.linear)
             presents.append(kv)
         head = self.embed if self.head is None else self.head
         loss = None
@@ -488,7 +497,7 @@ class FusedCausalLM(nn.Module):
             loss = F.cross_entropy(logits.float(), y.reshape(-1))
         else:
             h = x[:, -logits_to_keep:] if logits_to_keep else x
-            logits = F.linear(_fused_rms(h, self.norm, c.rms_norm_eps), self.cast(head))
+            logits = self.linear(_fused_rms(h, self.norm, c.rms_norm_eps), head)
         return CausalLMOutput(logits=logits, loss=loss, aux_loss=x.new_zeros(()), past_key_values=presents if use_cache else None)
 
     def plain_state_dict(self) -> dict:
