@@ -6,9 +6,9 @@
 __all__ = ['BENCH_THREADS', 'PRECISIONS', 'BENCHMARKS', 'sync', 'interleaved_medians', 'is_dense_kernel', 'KernelTimer',
            'kernel_seconds', 'bench_row', 'skipped_row', 'resolve_device', 'have_transformers', 'bench_config',
            'model_pair', 'pinned_threads', 'bench_clock', 'model_trio', 'train_step_fn', 'prefill_fn', 'kernel_bound',
-           'bench_train', 'bench_prefill', 'grads_fn', 'fusion_pairs', 'bench_fusions', 'bench_decode',
-           'bench_decode_paths', 'bench_batching', 'bench_flash', 'bench_moe', 'run_bench', 'format_table',
-           'bench_context', 'add_bench_args', 'bench_from_args']
+           'bench_train', 'bench_prefill', 'mkl_packed_gemm', 'grads_fn', 'fusion_pairs', 'bench_fusions',
+           'bench_decode', 'bench_decode_paths', 'bench_batching', 'bench_flash', 'bench_moe', 'run_bench',
+           'format_table', 'bench_context', 'add_bench_args', 'bench_from_args']
 
 # %% ../nbs/22_bench.ipynb #ab531dd2
 import argparse, contextlib, json, statistics, sys, tempfile, time
@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from .model import MiniMindConfig, MiniMindForCausalLM, FusedCausalLM, mkl_packed_gemm
+from .model import MiniMindConfig, MiniMindForCausalLM, FusedCausalLM
 from .generate import generate, FastDecoder, fast_generate, read_bandwidth, decode_bytes_per_token
 from .model import to_transformers
 from .serve import mixed_workload, run_workload
@@ -228,6 +228,11 @@ def bench_prefill(quick: bool, device: torch.device) -> list[dict]:
 
 
 # %% ../nbs/22_bench.ipynb #20aa2a68
+def mkl_packed_gemm() -> bool:
+    "True when this torch has MKL's packed-weight GEMM (x86 CPU builds; what torch.compile's freezing uses for float32 linears)."
+    return torch.backends.mkl.is_available() and hasattr(torch.ops.mkl, "_mkl_linear")
+
+
 def grads_fn(fn: Callable, inputs: list) -> Callable[[], tuple]:
     "A closure: fn(*inputs) forward, then the gradients of the sum of its outputs with respect to every input (nothing accumulates)."
     def run() -> tuple:
@@ -238,7 +243,7 @@ def grads_fn(fn: Callable, inputs: list) -> Callable[[], tuple]:
 
 
 def fusion_pairs(config: MiniMindConfig, B: int, L: int, P: int, device: torch.device) -> dict:
-    "name -> (fast closure, plain closure, what): each change of FusedCausalLM alone at one layer's shapes (forward+backward on BxL tokens; the casts: a P-token prefill)."
+    "name -> (fast closure, plain closure, what): each candidate change of FusedCausalLM alone at one layer's shapes (forward+backward on BxL tokens; the prefill ones on P tokens)."
     from minimind.layers import RMSNorm
     from minimind.rope import apply_rope, rope_cos_sin
     c, g, T = config, torch.Generator().manual_seed(5), B * L
@@ -269,7 +274,7 @@ def fusion_pairs(config: MiniMindConfig, B: int, L: int, P: int, device: torch.d
         "qkv": (grads_fn(lambda x, w: F.linear(x, w).split([H * D, Hkv * D, Hkv * D], -1), [x, wqkv]),
                 grads_fn(lambda x, a, b, e: (F.linear(x, a), F.linear(x, b), F.linear(x, e)), [x, wq, wk, wv]), "one QKV matrix vs three"),
         "gate_up": (grads_fn(lambda x, w: (lambda gu: F.silu(gu[0]) * gu[1])(F.linear(x, w).chunk(2, -1)), [x, wgu]),
-                    grads_fn(lambda x, a, b: F.silu(F.linear(x, a)) * F.linear(x, b), [x, wg, wu]), "one gate/up matrix vs two"),
+                    grads_fn(lambda x, a, b: F.silu(F.linear(x, a)) * F.linear(x, b), [x, wg, wu]), "one gate/up matrix vs two (candidate, not used)"),
         "rope": (grads_fn(lambda t: split((t * cos[:, None] + t.roll(D // 2, -1) * sin_signed).to(t.dtype)), [qk]),
                  grads_fn(lambda t: tuple(apply_rope(u, cos, sin) for u in split(t)), [qk]),
                  "RoPE once on q and k (a roll, the sign in the table) vs twice (chapter 03's rotate_half)"),
@@ -283,7 +288,7 @@ def fusion_pairs(config: MiniMindConfig, B: int, L: int, P: int, device: torch.d
     }
     if device.type == "cpu" and mkl_packed_gemm():
         pairs["fp32-packed"] = (prefill_packed(True), prefill_packed(False),
-                                f"a {P}-token prefill's four float32 matmuls: weights packed once for MKL's GEMM vs F.linear")
+                                f"a {P}-token prefill's four float32 matmuls: weights packed once for MKL's GEMM vs F.linear (candidate, not used)")
     return pairs
 
 

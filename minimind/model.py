@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['PRESETS', 'MINIMIND_YARN', 'ffn_width', 'MiniMindConfig', 'MiniMindBlock', 'MiniMindModel', 'CausalLMOutput',
            'causal_lm_loss', 'MiniMindForCausalLM', 'minimind_names', 'save_pretrained', 'from_pretrained',
-           'to_transformers', 'mkl_packed_gemm', 'FusedBlock', 'FusedCausalLM']
+           'to_transformers', 'FusedBlock', 'FusedCausalLM']
 
 # %% ../nbs/07_model.ipynb #5849061e
 import json, math, warnings
@@ -406,11 +406,6 @@ MiniMindForCausalLM.to_transformers = to_transformers   # also model.to_transfor
 
 
 # %% ../nbs/07_model.ipynb #2341801e
-def mkl_packed_gemm() -> bool:
-    "True when this torch has MKL's packed-weight GEMM (x86 CPU builds; what torch.compile's freezing uses for float32 linears)."
-    return torch.backends.mkl.is_available() and hasattr(torch.ops.mkl, "_mkl_linear")
-
-
 def _fused_rms(x: torch.Tensor, w: torch.Tensor, eps: float) -> torch.Tensor:
     "Chapter 02's RMSNorm (normalise in float32, cast back, scale) as one `F.rms_norm` call when x is float32."
     if x.dtype == torch.float32: return F.rms_norm(x, (x.size(-1),), w, eps)
@@ -419,7 +414,7 @@ def _fused_rms(x: torch.Tensor, w: torch.Tensor, eps: float) -> torch.Tensor:
 
 
 class FusedBlock(nn.Module):
-    "A MiniMindBlock with one QKV matrix and one gate/up matrix (rows stacked in the order q, k, v and gate, up)."
+    "A MiniMindBlock with one QKV matrix (rows stacked q, k, v), RoPE once on q and k, GQA inside SDPA."
     def __init__(self, block: MiniMindBlock, config: MiniMindConfig):
         super().__init__()
         a, f, c = block.self_attn, block.mlp, config
@@ -427,7 +422,7 @@ class FusedBlock(nn.Module):
         self.ln1, self.ln2 = copy(block.input_layernorm.weight), copy(block.post_attention_layernorm.weight)
         self.qkv = copy(torch.cat([a.q_proj.weight, a.k_proj.weight, a.v_proj.weight]))
         self.o = copy(a.o_proj.weight)
-        self.gate_up = copy(torch.cat([f.gate_proj.weight, f.up_proj.weight]))
+        self.gate, self.up = copy(f.gate_proj.weight), copy(f.up_proj.weight)     # kept apart: fusing them did not pay (chapter 22)
         self.down = copy(f.down_proj.weight)
         self.qk_norm = copy(torch.stack([a.q_norm.weight, a.k_norm.weight])) if c.qk_norm else None
 
@@ -442,12 +437,12 @@ class FusedBlock(nn.Module):
         q, k, v = qk[:, :, :H].transpose(1, 2), qk[:, :, H:].transpose(1, 2), v.transpose(1, 2)
         out = F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=H != Hkv)
         x = x + linear(out.transpose(1, 2).reshape(B, L, H * D), self.o)
-        g, u = linear(_fused_rms(x, self.ln2, eps), self.gate_up).chunk(2, -1)
-        return x + linear(F.silu(g) * u, self.down), (k, v)
+        h = _fused_rms(x, self.ln2, eps)
+        return x + linear(F.silu(linear(h, self.gate)) * linear(h, self.up), self.down), (k, v)
 
 
 class FusedCausalLM(nn.Module):
-    "A copy of a dense MiniMind for training and prefill: fused QKV and gate/up matrices, RoPE once, GQA inside SDPA, logits only where needed."
+    "A copy of a dense MiniMind for training and prefill: one QKV matrix, RoPE once, GQA inside SDPA, logits only where needed, prefill weights prepared once."
     def __init__(self, model: MiniMindForCausalLM):
         super().__init__()
         c = self.config = model.config
@@ -461,20 +456,16 @@ class FusedCausalLM(nn.Module):
         half = c.head_dim // 2                                          # roll(x, D/2) * [-sin_lo, sin_hi] = rotate_half(x) * sin
         self.register_buffer("cos", m.cos[:, None].clone(), persistent=False)
         self.register_buffer("sin", torch.cat([-m.sin[:, :half], m.sin[:, half:]], -1)[:, None].clone(), persistent=False)
-        self._prepared = {}                                             # id(param) -> (its version, how, the prepared copy)
+        self._casts = {}                                                # id(param) -> (its version, its autocast copy)
 
     def linear(self, x: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
-        "F.linear(x, p); without gradients (a prefill) with a copy of p prepared once per version of p: autocast's cast, or in float32 MKL's packed layout."
+        "F.linear(x, p); under autocast without gradients (a prefill) with p's low-precision copy, made once per version of p instead of every call."
         kind = p.device.type
-        if torch.is_grad_enabled(): return F.linear(x, p)
-        if torch.is_autocast_enabled(kind): how = torch.get_autocast_dtype(kind)
-        elif kind == "cpu" and x.dtype == p.dtype == torch.float32 and mkl_packed_gemm(): how = "mkl"
-        else: return F.linear(x, p)
-        hit = self._prepared.get(id(p))
-        if hit is None or hit[:2] != (p._version, how) or hit[2].device != p.device:
-            w = torch.ops.mkl._mkl_reorder_linear_weight(p.detach(), x.numel() // x.size(-1)) if how == "mkl" else p.detach().to(how)
-            self._prepared[id(p)] = hit = (p._version, how, w)
-        return torch.ops.mkl._mkl_linear(x, hit[2], p, None, 1) if how == "mkl" else F.linear(x, hit[2])
+        if torch.is_grad_enabled() or not torch.is_autocast_enabled(kind): return F.linear(x, p)
+        dtype, hit = torch.get_autocast_dtype(kind), self._casts.get(id(p))
+        if hit is None or hit[0] != p._version or hit[1].dtype != dtype or hit[1].device != p.device:
+            self._casts[id(p)] = hit = (p._version, p.detach().to(dtype))
+        return F.linear(x, hit[1])
 
     def forward(self, input_ids, labels=None, use_cache: bool = False, logits_to_keep: int = 0, attention_mask=None) -> CausalLMOutput:
         "Logits (or, with labels, the loss and the logits of the label positions, flattened); no cache in, a fresh one out."
@@ -503,7 +494,7 @@ class FusedCausalLM(nn.Module):
     def plain_state_dict(self) -> dict:
         "The weights under MiniMindForCausalLM's names (fused matrices split again): what `load_state_dict` and `save_pretrained` take."
         c, sd = self.config, {}
-        H, Hkv, D, I = c.num_attention_heads, c.num_key_value_heads, c.head_dim, c.intermediate_size
+        H, Hkv, D = c.num_attention_heads, c.num_key_value_heads, c.head_dim
         sd["model.embed_tokens.weight"] = self.embed.detach()
         for i, l in enumerate(self.layers):
             p = f"model.layers.{i}."
@@ -511,7 +502,7 @@ class FusedCausalLM(nn.Module):
             sd.update({p + "self_attn.q_proj.weight": q, p + "self_attn.k_proj.weight": k, p + "self_attn.v_proj.weight": v,
                        p + "self_attn.o_proj.weight": l.o.detach(), p + "input_layernorm.weight": l.ln1.detach(),
                        p + "post_attention_layernorm.weight": l.ln2.detach(), p + "mlp.down_proj.weight": l.down.detach()})
-            sd[p + "mlp.gate_proj.weight"], sd[p + "mlp.up_proj.weight"] = l.gate_up.detach().split([I, I])
+            sd[p + "mlp.gate_proj.weight"], sd[p + "mlp.up_proj.weight"] = l.gate.detach(), l.up.detach()
             if l.qk_norm is not None: sd[p + "self_attn.q_norm.weight"], sd[p + "self_attn.k_norm.weight"] = l.qk_norm.detach()
         sd["model.norm.weight"] = self.norm.detach()
         sd["lm_head.weight"] = self.embed.detach() if self.head is None else self.head.detach()

@@ -42,7 +42,7 @@ def test_five_adamw_steps_match_the_plain_model():
 
 def test_saved_under_plain_names(tmp_path):
     plain, fused = _pair(qk_norm=True, tie_word_embeddings=False)
-    with torch.no_grad(): fused.layers[1].gate_up.mul_(1.5)                      # a change only the fused copy has
+    with torch.no_grad(): fused.layers[1].up.mul_(1.5)                      # a change only the fused copy has
     fused.unfuse().save_pretrained(tmp_path)
     loaded = from_pretrained(tmp_path)                                          # strict: every plain name present
     x = torch.randint(3, 6400, (1, 16))
