@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['PRESETS', 'MINIMIND_YARN', 'ffn_width', 'MiniMindConfig', 'MiniMindBlock', 'MiniMindModel', 'CausalLMOutput',
            'causal_lm_loss', 'MiniMindForCausalLM', 'minimind_names', 'save_pretrained', 'from_pretrained',
-           'to_transformers']
+           'to_transformers', 'FusedBlock', 'FusedCausalLM']
 
 # %% ../nbs/07_model.ipynb #5849061e
 import json, math, warnings
@@ -403,4 +403,114 @@ def to_transformers(model: MiniMindForCausalLM):
 
 
 MiniMindForCausalLM.to_transformers = to_transformers   # also model.to_transformers()
+
+
+# %% ../nbs/07_model.ipynb #2341801e
+def _fused_rms(x: torch.Tensor, w: torch.Tensor, eps: float) -> torch.Tensor:
+    "Chapter 02's RMSNorm (normalise in float32, cast back, scale) as one `F.rms_norm` call when x is float32."
+    if x.dtype == torch.float32: return F.rms_norm(x, (x.size(-1),), w, eps)
+    xf = x.float()
+    return w * (xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + eps)).type_as(x)
+
+
+class FusedBlock(nn.Module):
+    "A MiniMindBlock with one QKV matrix (rows stacked q, k, v), RoPE once on q and k, GQA inside SDPA."
+    def __init__(self, block: MiniMindBlock, config: MiniMindConfig):
+        super().__init__()
+        a, f, c = block.self_attn, block.mlp, config
+        copy = lambda t: nn.Parameter(t.detach().clone())
+        self.ln1, self.ln2 = copy(block.input_layernorm.weight), copy(block.post_attention_layernorm.weight)
+        self.qkv = copy(torch.cat([a.q_proj.weight, a.k_proj.weight, a.v_proj.weight]))
+        self.o = copy(a.o_proj.weight)
+        self.gate, self.up = copy(f.gate_proj.weight), copy(f.up_proj.weight)     # kept apart: fusing them did not pay (chapter 22)
+        self.down = copy(f.down_proj.weight)
+        self.qk_norm = copy(torch.stack([a.q_norm.weight, a.k_norm.weight])) if c.qk_norm else None
+
+    def forward(self, x, cos, sin, config: MiniMindConfig, linear=F.linear):
+        B, L, _ = x.shape
+        H, Hkv, D, eps = config.num_attention_heads, config.num_key_value_heads, config.head_dim, config.rms_norm_eps
+        qkv = linear(_fused_rms(x, self.ln1, eps), self.qkv).view(B, L, H + 2 * Hkv, D)
+        qk, v = qkv[:, :, :H + Hkv], qkv[:, :, H + Hkv:]
+        if self.qk_norm is not None:
+            qk = torch.cat([_fused_rms(qk[:, :, :H], self.qk_norm[0], eps), _fused_rms(qk[:, :, H:], self.qk_norm[1], eps)], 2)
+        qk = (qk * cos + qk.roll(D // 2, -1) * sin).to(qkv.dtype)      # RoPE on every query and key head at once
+        q, k, v = qk[:, :, :H].transpose(1, 2), qk[:, :, H:].transpose(1, 2), v.transpose(1, 2)
+        out = F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=H != Hkv)
+        x = x + linear(out.transpose(1, 2).reshape(B, L, H * D), self.o)
+        h = _fused_rms(x, self.ln2, eps)
+        return x + linear(F.silu(linear(h, self.gate)) * linear(h, self.up), self.down), (k, v)
+
+
+class FusedCausalLM(nn.Module):
+    "A copy of a dense MiniMind for training and prefill: one QKV matrix, RoPE once, GQA inside SDPA, logits only where needed, prefill weights prepared once."
+    def __init__(self, model: MiniMindForCausalLM):
+        super().__init__()
+        c = self.config = model.config
+        if c.use_moe: raise NotImplementedError("FusedCausalLM: dense models only (MoE layers have no fused copy)")
+        if c.dropout: raise NotImplementedError(f"FusedCausalLM: dropout={c.dropout} is not implemented in the fused copy")
+        m = model.model
+        self.embed = nn.Parameter(m.embed_tokens.weight.detach().clone())
+        self.layers = nn.ModuleList(FusedBlock(b, c) for b in m.layers)
+        self.norm = nn.Parameter(m.norm.weight.detach().clone())
+        self.head = None if c.tie_word_embeddings else nn.Parameter(model.lm_head.weight.detach().clone())
+        half = c.head_dim // 2                                          # roll(x, D/2) * [-sin_lo, sin_hi] = rotate_half(x) * sin
+        self.register_buffer("cos", m.cos[:, None].clone(), persistent=False)
+        self.register_buffer("sin", torch.cat([-m.sin[:, :half], m.sin[:, half:]], -1)[:, None].clone(), persistent=False)
+        self._casts = {}                                                # id(param) -> (its version, its autocast copy)
+
+    def linear(self, x: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
+        "F.linear(x, p); under autocast without gradients (a prefill) with p's low-precision copy, made once per version of p instead of every call."
+        kind = p.device.type
+        if torch.is_grad_enabled() or not torch.is_autocast_enabled(kind): return F.linear(x, p)
+        dtype, hit = torch.get_autocast_dtype(kind), self._casts.get(id(p))
+        if hit is None or hit[0] != p._version or hit[1].dtype != dtype or hit[1].device != p.device:
+            self._casts[id(p)] = hit = (p._version, p.detach().to(dtype))
+        return F.linear(x, hit[1])
+
+    def forward(self, input_ids, labels=None, use_cache: bool = False, logits_to_keep: int = 0, attention_mask=None) -> CausalLMOutput:
+        "Logits (or, with labels, the loss and the logits of the label positions, flattened); no cache in, a fresh one out."
+        c, L = self.config, input_ids.size(1)
+        if attention_mask is not None and not bool(attention_mask.all()):
+            raise NotImplementedError("FusedCausalLM: padding masks are not implemented (train padded batches with the plain model)")
+        if L > c.max_position_embeddings: raise ValueError(f"position {L - 1} exceeds max_position_embeddings={c.max_position_embeddings}")
+        cos, sin = self.cos[:L], self.sin[:L]
+        x, presents = F.embedding(input_ids, self.embed), []
+        for layer in self.layers:
+            x, kv = layer(x, cos, sin, c, self.linear)
+            presents.append(kv)
+        head = self.embed if self.head is None else self.head
+        loss = None
+        if labels is not None:                                          # position t predicts labels[t+1]; only counted ones
+            h, y = x[:, :-1], labels[:, 1:]
+            keep = y != -100
+            if not bool(keep.all()): h, y = h[keep], y[keep]
+            logits = F.linear(_fused_rms(h, self.norm, c.rms_norm_eps), head).reshape(-1, head.size(0))
+            loss = F.cross_entropy(logits.float(), y.reshape(-1))
+        else:
+            h = x[:, -logits_to_keep:] if logits_to_keep else x
+            logits = self.linear(_fused_rms(h, self.norm, c.rms_norm_eps), head)
+        return CausalLMOutput(logits=logits, loss=loss, aux_loss=x.new_zeros(()), past_key_values=presents if use_cache else None)
+
+    def plain_state_dict(self) -> dict:
+        "The weights under MiniMindForCausalLM's names (fused matrices split again): what `load_state_dict` and `save_pretrained` take."
+        c, sd = self.config, {}
+        H, Hkv, D = c.num_attention_heads, c.num_key_value_heads, c.head_dim
+        sd["model.embed_tokens.weight"] = self.embed.detach()
+        for i, l in enumerate(self.layers):
+            p = f"model.layers.{i}."
+            q, k, v = l.qkv.detach().split([H * D, Hkv * D, Hkv * D])
+            sd.update({p + "self_attn.q_proj.weight": q, p + "self_attn.k_proj.weight": k, p + "self_attn.v_proj.weight": v,
+                       p + "self_attn.o_proj.weight": l.o.detach(), p + "input_layernorm.weight": l.ln1.detach(),
+                       p + "post_attention_layernorm.weight": l.ln2.detach(), p + "mlp.down_proj.weight": l.down.detach()})
+            sd[p + "mlp.gate_proj.weight"], sd[p + "mlp.up_proj.weight"] = l.gate.detach(), l.up.detach()
+            if l.qk_norm is not None: sd[p + "self_attn.q_norm.weight"], sd[p + "self_attn.k_norm.weight"] = l.qk_norm.detach()
+        sd["model.norm.weight"] = self.norm.detach()
+        sd["lm_head.weight"] = self.embed.detach() if self.head is None else self.head.detach()
+        return {k: v.contiguous() for k, v in sd.items()}
+
+    def unfuse(self) -> MiniMindForCausalLM:
+        "A plain MiniMindForCausalLM holding these weights (e.g. to save, or to continue with the reference model)."
+        model = MiniMindForCausalLM(self.config).to(self.embed.device)
+        model.load_state_dict(self.plain_state_dict())
+        return model
 
