@@ -292,6 +292,15 @@ static void team_matvec(const Mat *M, const float *x, int8_t *xq, float *xd, int
     }
 }
 
+/* Rows n0..n1-1 of y = M x on the calling thread alone (x already quantised for q8 weights). */
+static void own_rows(const Mat *M, const float *x, const int8_t *xq, const float *xd, const int32_t *xs, float *y, int n0, int n1) {
+    for (int n = n0; n < n1; n += 4) {
+        int e = n + 4 < n1 ? n + 4 : n1;
+        if (M->d) rows_q8((const uint8_t *)M->w, M->d, xq, xd, xs, y, n, e, M->K, 0);
+        else rows_f32((const float *)M->w, x, y, n, e, M->K, 0);
+    }
+}
+
 /* Feed `token` at position `pos` (the cache holds 0..pos-1): write its keys/values into the cache and the next-token logits. */
 void decode_step(const Step *s, int token, int pos, float *logits) {
     int E = s->hidden, H = s->n_heads, Hkv = s->n_kv_heads, D = s->head_dim, I = s->inter, G = H / Hkv, half = D / 2;
@@ -299,6 +308,8 @@ void decode_step(const Step *s, int token, int pos, float *logits) {
     const float *cos = s->cos + (long)pos * D, *sin = s->sin + (long)pos * D, scale = 1.f / sqrtf((float)D);
     float *x = s->x;
     memcpy(x, s->embed + (long)token * E, sizeof(float) * E);
+    /* When the KV heads split evenly over the threads, each thread computes the Q/K/V rows of its own KV heads itself. */
+    int own_qkv = Hkv % s->threads == 0;
     #pragma omp parallel num_threads(s->threads) if(s->threads > 1)
     {
         float in[maxK] __attribute__((aligned(64))), xd[maxK / 32 + 1], rot[D];   /* this thread's inputs of a product */
@@ -307,9 +318,15 @@ void decode_step(const Step *s, int token, int pos, float *logits) {
         for (int l = 0; l < s->n_layers; l++) {
             const Layer *L = s->layers + l;
             rmsnorm(x, L->ln1, in, E, s->eps);
-            team_matvec(&L->qkv, in, xq, xd, xs, s->qkv, 0);
+            if (!own_qkv) team_matvec(&L->qkv, in, xq, xd, xs, s->qkv, 0);
+            else if (L->qkv.d) quantize_q8(in, E, xq, xd, xs);
             #pragma omp for schedule(static)
             for (int j = 0; j < Hkv; j++) {                     /* one KV head and the G query heads that share it */
+                if (own_qkv) {                                   /* this thread's Q, K and V rows: no barrier before attention */
+                    own_rows(&L->qkv, in, xq, xd, xs, s->qkv, j * G * D, (j + 1) * G * D);
+                    own_rows(&L->qkv, in, xq, xd, xs, s->qkv, nq + j * D, nq + (j + 1) * D);
+                    own_rows(&L->qkv, in, xq, xd, xs, s->qkv, nqk + j * D, nqk + (j + 1) * D);
+                }
                 float *kc = L->k + (long)j * s->max_len * D, *vc = L->v + (long)j * s->max_len * D;
                 for (int h = j * G; h <= (j + 1) * G; h++) {     /* h == (j+1)*G stands for the key head */
                     int row = h < (j + 1) * G ? h : H + j;
