@@ -156,6 +156,8 @@ KERNEL_C = r"""
 #include <stdint.h>
 #include <string.h>
 #include <math.h>
+#include <sched.h>
+#include <omp.h>
 
 /* Below this many weights a single product (gemv_*) runs on the calling thread: waking a team costs more than it saves. */
 #define SERIAL_BELOW (1L << 17)
@@ -265,6 +267,22 @@ typedef struct {
     float *x, *qkv, *att, *gu, *scores;                                       /* shared activations; scores (H, max_len) */
 } Step;
 
+/* A barrier for the team that spins briefly, then yields its core: on a busy machine a thread that spins while its partner
+   waits for a core only delays it (OpenMP's own barriers spin for much longer). Sense-reversing; `sense` is per thread. */
+typedef struct { int count, sense; } Barrier;
+#define SPIN 2000
+
+static void team_barrier(Barrier *b, int *sense) {
+    int nt = omp_get_num_threads();
+    if (nt == 1) return;
+    *sense = !*sense;
+    if (__atomic_add_fetch(&b->count, 1, __ATOMIC_ACQ_REL) == nt) {
+        __atomic_store_n(&b->count, 0, __ATOMIC_RELAXED);
+        __atomic_store_n(&b->sense, *sense, __ATOMIC_RELEASE);
+    } else
+        for (int i = 0; __atomic_load_n(&b->sense, __ATOMIC_ACQUIRE) != *sense; i++) { if (i < SPIN) _mm_pause(); else sched_yield(); }
+}
+
 static float dot(const float *a, const float *b, int n) {
     __m512 acc = _mm512_setzero_ps();
     int k = 0;
@@ -281,15 +299,16 @@ static void rmsnorm(const float *x, const float *w, float *out, int n, float eps
 }
 
 /* Called by every thread of the team: the team splits the rows of y (+)= M x (x given fp32 and, for q8 weights, as blocks
-   quantised by each thread for itself); the implicit barrier of `omp for` ends it. */
-static void team_matvec(const Mat *M, const float *x, int8_t *xq, float *xd, int32_t *xs, float *y, int add) {
+   quantised by each thread for itself); a team barrier ends it. */
+static void team_matvec(const Mat *M, const float *x, int8_t *xq, float *xd, int32_t *xs, float *y, int add, Barrier *b, int *sense) {
     if (M->d) quantize_q8(x, M->K, xq, xd, xs);
-    #pragma omp for schedule(static)
+    #pragma omp for schedule(static) nowait
     for (int g = 0; g < (M->N + 3) / 4; g++) {
         int n0 = 4 * g, n1 = n0 + 4 < M->N ? n0 + 4 : M->N;
         if (M->d) rows_q8((const uint8_t *)M->w, M->d, xq, xd, xs, y, n0, n1, M->K, add);
         else rows_f32((const float *)M->w, x, y, n0, n1, M->K, add);
     }
+    team_barrier(b, sense);
 }
 
 /* Rows n0..n1-1 of y = M x on the calling thread alone (x already quantised for q8 weights). */
@@ -308,19 +327,19 @@ void decode_step(const Step *s, int token, int pos, float *logits) {
     const float *cos = s->cos + (long)pos * D, *sin = s->sin + (long)pos * D, scale = 1.f / sqrtf((float)D);
     float *x = s->x;
     memcpy(x, s->embed + (long)token * E, sizeof(float) * E);
-    /* When the KV heads split evenly over the threads, each thread computes the Q/K/V rows of its own KV heads itself. */
-    int own_qkv = Hkv % s->threads == 0;
+    Barrier bar = {0, 0};
     #pragma omp parallel num_threads(s->threads) if(s->threads > 1)
     {
+        int sense = 0, own_qkv = Hkv % omp_get_num_threads() == 0;   /* KV heads split evenly: each thread computes their Q/K/V rows */
         float in[maxK] __attribute__((aligned(64))), xd[maxK / 32 + 1], rot[D];   /* this thread's inputs of a product */
         int8_t xq[maxK] __attribute__((aligned(64)));
         int32_t xs[maxK / 32 + 1];
         for (int l = 0; l < s->n_layers; l++) {
             const Layer *L = s->layers + l;
             rmsnorm(x, L->ln1, in, E, s->eps);
-            if (!own_qkv) team_matvec(&L->qkv, in, xq, xd, xs, s->qkv, 0);
+            if (!own_qkv) team_matvec(&L->qkv, in, xq, xd, xs, s->qkv, 0, &bar, &sense);
             else if (L->qkv.d) quantize_q8(in, E, xq, xd, xs);
-            #pragma omp for schedule(static)
+            #pragma omp for schedule(static) nowait
             for (int j = 0; j < Hkv; j++) {                     /* one KV head and the G query heads that share it */
                 if (own_qkv) {                                   /* this thread's Q, K and V rows: no barrier before attention */
                     own_rows(&L->qkv, in, xq, xd, xs, s->qkv, j * G * D, (j + 1) * G * D);
@@ -348,14 +367,15 @@ void decode_step(const Step *s, int token, int pos, float *logits) {
                     }
                 }
             }
-            team_matvec(&L->o, s->att, xq, xd, xs, x, 1);        /* x += o_proj(attention) */
+            team_barrier(&bar, &sense);
+            team_matvec(&L->o, s->att, xq, xd, xs, x, 1, &bar, &sense);        /* x += o_proj(attention) */
             rmsnorm(x, L->ln2, in, E, s->eps);
-            team_matvec(&L->gu, in, xq, xd, xs, s->gu, 0);
+            team_matvec(&L->gu, in, xq, xd, xs, s->gu, 0, &bar, &sense);
             for (int i = 0; i < I; i++) { float g = s->gu[i]; in[i] = g / (1.f + expf(-g)) * s->gu[I + i]; }   /* SiLU(g) * u */
-            team_matvec(&L->down, in, xq, xd, xs, x, 1);         /* x += down_proj(...) */
+            team_matvec(&L->down, in, xq, xd, xs, x, 1, &bar, &sense);         /* x += down_proj(...) */
         }
         rmsnorm(x, s->norm, in, E, s->eps);
-        team_matvec(&s->head, in, xq, xd, xs, logits, 0);
+        team_matvec(&s->head, in, xq, xd, xs, logits, 0, &bar, &sense);
     }
 }
 """
