@@ -200,13 +200,14 @@ static inline void rows_f32(const float *W, const float *x, float *y, int n0, in
 /* Activations to q8 blocks of 32: xq = round(x / d), d = max|x| / 127 per block; xs = 128 * sum(xq) per block
    (the weights are stored as w + 128 in uint8, so sum_k (w+128) x = sum_k w x + 128 sum_k x). K % 32 == 0. */
 void quantize_q8(const float *x, int K, int8_t *xq, float *d, int32_t *xs) {
-    for (int b = 0; b < K / 32; b++) {
-        float amax = 0.f;
-        for (int i = 0; i < 32; i++) { float a = fabsf(x[32 * b + i]); if (a > amax) amax = a; }
-        float s = amax / 127.f, inv = amax > 0 ? 127.f / amax : 0.f;
-        int sum = 0;
-        for (int i = 0; i < 32; i++) { int q = (int)lrintf(x[32 * b + i] * inv); xq[32 * b + i] = (int8_t)q; sum += q; }
-        d[b] = s; xs[b] = 128 * sum;
+    for (int b = 0; b < K / 32; b++) {                   /* one block = two vectors of 16; rounding to nearest even, as lrintf */
+        __m512 v0 = _mm512_loadu_ps(x + 32 * b), v1 = _mm512_loadu_ps(x + 32 * b + 16);
+        float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1)));
+        __m512 inv = _mm512_set1_ps(amax > 0 ? 127.f / amax : 0.f);
+        __m512i q0 = _mm512_cvtps_epi32(_mm512_mul_ps(v0, inv)), q1 = _mm512_cvtps_epi32(_mm512_mul_ps(v1, inv));
+        _mm_storeu_si128((__m128i *)(xq + 32 * b), _mm512_cvtsepi32_epi8(q0));
+        _mm_storeu_si128((__m128i *)(xq + 32 * b + 16), _mm512_cvtsepi32_epi8(q1));
+        d[b] = amax / 127.f; xs[b] = 128 * _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
     }
 }
 
