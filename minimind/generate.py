@@ -293,6 +293,22 @@ static float dot(const float *a, const float *b, int n) {
     return _mm512_reduce_add_ps(acc);
 }
 
+/* e^x on 16 lanes (Cephes' expf: x = n ln2 + r, e^r by a degree-6 polynomial, times 2^n); about 1 ulp, as libm's expf. */
+static inline __m512 exp16(__m512 x) {
+    x = _mm512_max_ps(_mm512_min_ps(x, _mm512_set1_ps(88.37626f)), _mm512_set1_ps(-88.37626f));
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.f)));
+    return _mm512_scalef_ps(p, n);
+}
+
 /* out = x / sqrt(mean(x^2) + eps) * w (RMSNorm, Zhang & Sennrich 2019); out may be x. */
 static void rmsnorm(const float *x, const float *w, float *out, int n, float eps) {
     float r = 1.f / sqrtf(dot(x, x, n) / n + eps);
@@ -360,7 +376,13 @@ void decode_step(const Step *s, int token, int pos, float *logits) {
                     const float *q = s->qkv + (long)h * D;
                     float *sc = s->scores + (long)h * s->max_len, *out = s->att + (long)h * D, mx = -INFINITY, sum = 0.f;
                     for (int t = 0; t <= pos; t++) { sc[t] = dot(q, kc + (long)t * D, D) * scale; if (sc[t] > mx) mx = sc[t]; }
-                    for (int t = 0; t <= pos; t++) { sc[t] = expf(sc[t] - mx); sum += sc[t]; }
+                    __m512 acc = _mm512_setzero_ps();
+                    for (int t = 0; t <= pos; t += 16) {
+                        __mmask16 m = pos + 1 - t >= 16 ? 0xFFFF : (__mmask16)((1u << (pos + 1 - t)) - 1);
+                        __m512 e = exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, sc + t), _mm512_set1_ps(mx)));
+                        _mm512_mask_storeu_ps(sc + t, m, e); acc = _mm512_add_ps(acc, _mm512_maskz_mov_ps(m, e));
+                    }
+                    sum = _mm512_reduce_add_ps(acc);
                     for (int i = 0; i < D; i++) out[i] = 0.f;
                     for (int t = 0; t <= pos; t++) {
                         const float *vt = vc + (long)t * D, p = sc[t] / sum;
@@ -372,7 +394,12 @@ void decode_step(const Step *s, int token, int pos, float *logits) {
             team_matvec(&L->o, s->att, xq, xd, xs, x, 1, &bar, &sense);        /* x += o_proj(attention) */
             rmsnorm(x, L->ln2, in, E, s->eps);
             team_matvec(&L->gu, in, xq, xd, xs, s->gu, 0, &bar, &sense);
-            for (int i = 0; i < I; i++) { float g = s->gu[i]; in[i] = g / (1.f + expf(-g)) * s->gu[I + i]; }   /* SiLU(g) * u */
+            for (int i = 0; i < I; i += 16) {                  /* SiLU(g) * u */
+                __mmask16 m = I - i >= 16 ? 0xFFFF : (__mmask16)((1u << (I - i)) - 1);
+                __m512 g = _mm512_maskz_loadu_ps(m, s->gu + i), u = _mm512_maskz_loadu_ps(m, s->gu + I + i);
+                __m512 one = _mm512_set1_ps(1.f), sg = _mm512_div_ps(g, _mm512_add_ps(one, exp16(_mm512_sub_ps(_mm512_setzero_ps(), g))));
+                _mm512_mask_storeu_ps(in + i, m, _mm512_mul_ps(sg, u));
+            }
             team_matvec(&L->down, in, xq, xd, xs, x, 1, &bar, &sense);         /* x += down_proj(...) */
         }
         rmsnorm(x, s->norm, in, E, s->eps);
