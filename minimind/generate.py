@@ -5,8 +5,8 @@
 # %% auto #0
 __all__ = ['KERNEL_C', 'apply_repetition_penalty', 'apply_presence_frequency_penalty', 'apply_temperature', 'top_k_filter',
            'top_p_filter', 'sample_next', 'cache_length', 'stream_generate', 'generate', 'stream_text', 'ChatSession',
-           'cpu_flags', 'decode_kernels', 'quantize_q8_blocks', 'DecodeLinear', 'FastDecoder', 'fast_generate',
-           'read_bandwidth', 'decode_bytes_per_token']
+           'cpu_flags', 'decode_kernels', 'quantize_q8_blocks', 'DecodeLinear', 'CMat', 'CLayer', 'CStep',
+           'FastDecoder', 'fast_generate', 'read_bandwidth', 'decode_bytes_per_token']
 
 # %% ../nbs/18_generate.ipynb #a1578c43
 from typing import Callable, Iterable, Iterator
@@ -154,92 +154,256 @@ import torch.nn.functional as F
 KERNEL_C = r"""
 #include <immintrin.h>
 #include <stdint.h>
+#include <string.h>
 #include <math.h>
+#include <sched.h>
+#include <omp.h>
 
-/* Below this many weights a product runs on the calling thread: waking a team costs more than it saves. */
+/* Below this many weights a single product (gemv_*) runs on the calling thread: waking a team costs more than it saves. */
 #define SERIAL_BELOW (1L << 17)
 
-/* y[n] = sum_k W[n,k] x[k]; W row-major (N, K) float32. Four rows share each load of x. */
-void gemv_f32(const float *W, const float *x, float *y, int N, int K, int nt) {
-    if ((long)N * K < SERIAL_BELOW) nt = 1;
-    int groups = (N + 3) / 4;
+/* y[n] (+)= sum_k W[n,k] x[k] for rows n0..n1-1 (at most 4); W row-major (N, K) float32. The rows share each load of x. */
+static inline void rows_f32(const float *W, const float *x, float *y, int n0, int n1, int K, int add) {
     __mmask16 tail = (__mmask16)((1u << (K % 16)) - 1);
     int K16 = K - K % 16;
-    #pragma omp parallel for num_threads(nt) schedule(static) if(nt > 1)
-    for (int g = 0; g < groups; g++) {
-        int n0 = 4 * g;
-        if (n0 + 4 <= N) {
-            const float *w0 = W + (long)n0 * K, *w1 = w0 + K, *w2 = w1 + K, *w3 = w2 + K;
-            __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-            for (int k = 0; k < K16; k += 16) {
-                __m512 xv = _mm512_loadu_ps(x + k);
-                a0 = _mm512_fmadd_ps(_mm512_loadu_ps(w0 + k), xv, a0);
-                a1 = _mm512_fmadd_ps(_mm512_loadu_ps(w1 + k), xv, a1);
-                a2 = _mm512_fmadd_ps(_mm512_loadu_ps(w2 + k), xv, a2);
-                a3 = _mm512_fmadd_ps(_mm512_loadu_ps(w3 + k), xv, a3);
-            }
-            if (tail) {
-                __m512 xv = _mm512_maskz_loadu_ps(tail, x + K16);
-                a0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, w0 + K16), xv, a0);
-                a1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, w1 + K16), xv, a1);
-                a2 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, w2 + K16), xv, a2);
-                a3 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, w3 + K16), xv, a3);
-            }
-            y[n0] = _mm512_reduce_add_ps(a0); y[n0 + 1] = _mm512_reduce_add_ps(a1);
-            y[n0 + 2] = _mm512_reduce_add_ps(a2); y[n0 + 3] = _mm512_reduce_add_ps(a3);
-        } else {
-            for (int n = n0; n < N; n++) {
-                const float *w = W + (long)n * K;
-                __m512 a = _mm512_setzero_ps();
-                for (int k = 0; k < K16; k += 16) a = _mm512_fmadd_ps(_mm512_loadu_ps(w + k), _mm512_loadu_ps(x + k), a);
-                if (tail) a = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, w + K16), _mm512_maskz_loadu_ps(tail, x + K16), a);
-                y[n] = _mm512_reduce_add_ps(a);
-            }
+    if (n1 - n0 == 4) {
+        const float *w0 = W + (long)n0 * K, *w1 = w0 + K, *w2 = w1 + K, *w3 = w2 + K;
+        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        for (int k = 0; k < K16; k += 16) {
+            __m512 xv = _mm512_loadu_ps(x + k);
+            a0 = _mm512_fmadd_ps(_mm512_loadu_ps(w0 + k), xv, a0);
+            a1 = _mm512_fmadd_ps(_mm512_loadu_ps(w1 + k), xv, a1);
+            a2 = _mm512_fmadd_ps(_mm512_loadu_ps(w2 + k), xv, a2);
+            a3 = _mm512_fmadd_ps(_mm512_loadu_ps(w3 + k), xv, a3);
         }
+        if (tail) {
+            __m512 xv = _mm512_maskz_loadu_ps(tail, x + K16);
+            a0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, w0 + K16), xv, a0);
+            a1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, w1 + K16), xv, a1);
+            a2 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, w2 + K16), xv, a2);
+            a3 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, w3 + K16), xv, a3);
+        }
+        float r[4] = {_mm512_reduce_add_ps(a0), _mm512_reduce_add_ps(a1), _mm512_reduce_add_ps(a2), _mm512_reduce_add_ps(a3)};
+        for (int i = 0; i < 4; i++) y[n0 + i] = add ? y[n0 + i] + r[i] : r[i];
+        return;
+    }
+    for (int n = n0; n < n1; n++) {
+        const float *w = W + (long)n * K;
+        __m512 a = _mm512_setzero_ps();
+        for (int k = 0; k < K16; k += 16) a = _mm512_fmadd_ps(_mm512_loadu_ps(w + k), _mm512_loadu_ps(x + k), a);
+        if (tail) a = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, w + K16), _mm512_maskz_loadu_ps(tail, x + K16), a);
+        float r = _mm512_reduce_add_ps(a);
+        y[n] = add ? y[n] + r : r;
     }
 }
 
 /* Activations to q8 blocks of 32: xq = round(x / d), d = max|x| / 127 per block; xs = 128 * sum(xq) per block
    (the weights are stored as w + 128 in uint8, so sum_k (w+128) x = sum_k w x + 128 sum_k x). K % 32 == 0. */
 void quantize_q8(const float *x, int K, int8_t *xq, float *d, int32_t *xs) {
-    for (int b = 0; b < K / 32; b++) {
-        float amax = 0.f;
-        for (int i = 0; i < 32; i++) { float a = fabsf(x[32 * b + i]); if (a > amax) amax = a; }
-        float s = amax / 127.f, inv = amax > 0 ? 127.f / amax : 0.f;
-        int sum = 0;
-        for (int i = 0; i < 32; i++) { int q = (int)lrintf(x[32 * b + i] * inv); xq[32 * b + i] = (int8_t)q; sum += q; }
-        d[b] = s; xs[b] = 128 * sum;
+    for (int b = 0; b < K / 32; b++) {                   /* one block = two vectors of 16; rounding to nearest even, as lrintf */
+        __m512 v0 = _mm512_loadu_ps(x + 32 * b), v1 = _mm512_loadu_ps(x + 32 * b + 16);
+        float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1)));
+        __m512 inv = _mm512_set1_ps(amax > 0 ? 127.f / amax : 0.f);
+        __m512i q0 = _mm512_cvtps_epi32(_mm512_mul_ps(v0, inv)), q1 = _mm512_cvtps_epi32(_mm512_mul_ps(v1, inv));
+        _mm_storeu_si128((__m128i *)(xq + 32 * b), _mm512_cvtsepi32_epi8(q0));
+        _mm_storeu_si128((__m128i *)(xq + 32 * b + 16), _mm512_cvtsepi32_epi8(q1));
+        d[b] = amax / 127.f; xs[b] = 128 * _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
     }
 }
 
-/* y[n] = sum_b dw[n,b] dx[b] (sum_{i<32} (Wu[n,32b+i] - 128) xq[32b+i]) with VNNI: 64 weights (two blocks) per dpbusd. */
+/* y[n] (+)= sum_b dw[n,b] dx[b] (sum_{i<32} (Wu[n,32b+i] - 128) xq[32b+i]) for rows n0..n1-1, with VNNI: 64 weights
+   (two blocks) per dpbusd; the rows share the activation's loads, its per-pair scales and its correction. */
+static inline void rows_q8(const uint8_t *Wu, const float *dw, const int8_t *xq, const float *dx, const int32_t *xs,
+                           float *y, int n0, int n1, int K, int add) {
+    int nb = K / 32, pairs = nb / 2;
+    const __m512i lo_hi = _mm512_set_epi32(1,1,1,1,1,1,1,1, 0,0,0,0,0,0,0,0);
+    __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+    int R = n1 - n0;
+    for (int p = 0; p < pairs; p++) {
+        int b = 2 * p;
+        __m512i negcorr = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_maskz_permutexvar_epi32((__mmask16)0x0101, lo_hi,
+                              _mm512_castsi128_si512(_mm_loadl_epi64((const __m128i *)(xs + b)))));
+        __m512i xv = _mm512_loadu_si512(xq + 32 * b);
+        __m512 sx = _mm512_permutexvar_ps(lo_hi, _mm512_castps128_ps512(_mm_castpd_ps(_mm_load_sd((const double *)(dx + b)))));
+        for (int r = 0; r < R; r++) {
+            long n = n0 + r;
+            __m512i dot = _mm512_dpbusd_epi32(negcorr, _mm512_loadu_si512(Wu + n * K + 32 * b), xv);
+            __m512 sw = _mm512_permutexvar_ps(lo_hi, _mm512_castps128_ps512(_mm_castpd_ps(_mm_load_sd((const double *)(dw + n * nb + b)))));
+            acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(sw, sx), acc[r]);
+        }
+    }
+    for (int r = 0; r < R; r++) {
+        long n = n0 + r;
+        float out = _mm512_reduce_add_ps(acc[r]);
+        if (nb % 2) {
+            int b = nb - 1, dot = -xs[b];
+            for (int i = 0; i < 32; i++) dot += (int)Wu[n * K + 32 * b + i] * (int)xq[32 * b + i];
+            out += dw[n * nb + b] * dx[b] * (float)dot;
+        }
+        y[n] = add ? y[n] + out : out;
+    }
+}
+
+/* One product y = W x on nt threads (an OpenMP team started for it), over groups of four rows. */
+void gemv_f32(const float *W, const float *x, float *y, int N, int K, int nt) {
+    if ((long)N * K < SERIAL_BELOW) nt = 1;
+    #pragma omp parallel for num_threads(nt) schedule(static) if(nt > 1)
+    for (int g = 0; g < (N + 3) / 4; g++) rows_f32(W, x, y, 4 * g, 4 * g + 4 < N ? 4 * g + 4 : N, K, 0);
+}
+
 void gemv_q8(const uint8_t *Wu, const float *dw, const int8_t *xq, const float *dx, const int32_t *xs,
              float *y, int N, int K, int nt) {
     if ((long)N * K < SERIAL_BELOW) nt = 1;
-    int nb = K / 32, pairs = nb / 2;
-    const __m512i lo_hi = _mm512_set_epi32(1,1,1,1,1,1,1,1, 0,0,0,0,0,0,0,0);
     #pragma omp parallel for num_threads(nt) schedule(static) if(nt > 1)
-    for (int n = 0; n < N; n++) {
-        const uint8_t *w = Wu + (long)n * K;
-        const float *s = dw + (long)n * nb;
-        __m512 acc = _mm512_setzero_ps();
-        for (int p = 0; p < pairs; p++) {
-            int b = 2 * p;
-            __m512i corr = _mm512_maskz_permutexvar_epi32((__mmask16)0x0101, lo_hi, _mm512_castsi128_si512(_mm_loadl_epi64((const __m128i *)(xs + b))));
-            __m512i dot = _mm512_dpbusd_epi32(_mm512_sub_epi32(_mm512_setzero_si512(), corr),
-                                              _mm512_loadu_si512(w + 32 * b), _mm512_loadu_si512(xq + 32 * b));
-            __m512 sw = _mm512_permutexvar_ps(lo_hi, _mm512_castps128_ps512(_mm_castpd_ps(_mm_load_sd((const double *)(s + b)))));
-            __m512 sx = _mm512_permutexvar_ps(lo_hi, _mm512_castps128_ps512(_mm_castpd_ps(_mm_load_sd((const double *)(dx + b)))));
-            acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(sw, sx), acc);
+    for (int g = 0; g < (N + 3) / 4; g++) rows_q8(Wu, dw, xq, dx, xs, y, 4 * g, 4 * g + 4 < N ? 4 * g + 4 : N, K, 0);
+}
+
+/* ---- The whole decode step: one OpenMP team per token, barriers between phases. ---- */
+
+typedef struct { const void *w; const float *d; int N, K; } Mat;          /* d == NULL: fp32 weights; else q8 blocks */
+typedef struct { const float *ln1, *ln2, *qk_w; Mat qkv, o, gu, down; float *k, *v; } Layer;   /* k, v: (Hkv, max_len, D) */
+typedef struct {
+    int n_layers, hidden, n_heads, n_kv_heads, head_dim, inter, max_len, threads; float eps;
+    const Layer *layers; const float *norm, *embed, *cos, *sin; Mat head;   /* sin: rotate_half's signs folded in */
+    float *x, *qkv, *att, *gu, *scores;                                       /* shared activations; scores (H, max_len) */
+} Step;
+
+/* A barrier for the team that spins briefly, then yields its core: on a busy machine a thread that spins while its partner
+   waits for a core only delays it (OpenMP's own barriers spin for much longer). Sense-reversing; `sense` is per thread. */
+typedef struct { int count, sense; } Barrier;
+#define SPIN 2000
+
+static void team_barrier(Barrier *b, int *sense) {
+    int nt = omp_get_num_threads();
+    if (nt == 1) return;
+    *sense = !*sense;
+    if (__atomic_add_fetch(&b->count, 1, __ATOMIC_ACQ_REL) == nt) {
+        __atomic_store_n(&b->count, 0, __ATOMIC_RELAXED);
+        __atomic_store_n(&b->sense, *sense, __ATOMIC_RELEASE);
+    } else
+        for (int i = 0; __atomic_load_n(&b->sense, __ATOMIC_ACQUIRE) != *sense; i++) { if (i < SPIN) _mm_pause(); else sched_yield(); }
+}
+
+static float dot(const float *a, const float *b, int n) {
+    __m512 acc = _mm512_setzero_ps();
+    int k = 0;
+    for (; k + 16 <= n; k += 16) acc = _mm512_fmadd_ps(_mm512_loadu_ps(a + k), _mm512_loadu_ps(b + k), acc);
+    __mmask16 m = (__mmask16)((1u << (n - k)) - 1);
+    acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + k), _mm512_maskz_loadu_ps(m, b + k), acc);
+    return _mm512_reduce_add_ps(acc);
+}
+
+/* e^x on 16 lanes (Cephes' expf: x = n ln2 + r, e^r by a degree-6 polynomial, times 2^n); about 1 ulp, as libm's expf. */
+static inline __m512 exp16(__m512 x) {
+    x = _mm512_max_ps(_mm512_min_ps(x, _mm512_set1_ps(88.37626f)), _mm512_set1_ps(-88.37626f));
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.f)));
+    return _mm512_scalef_ps(p, n);
+}
+
+/* out = x / sqrt(mean(x^2) + eps) * w (RMSNorm, Zhang & Sennrich 2019); out may be x. */
+static void rmsnorm(const float *x, const float *w, float *out, int n, float eps) {
+    float r = 1.f / sqrtf(dot(x, x, n) / n + eps);
+    for (int i = 0; i < n; i++) out[i] = x[i] * r * w[i];
+}
+
+/* Called by every thread of the team: the team splits the rows of y (+)= M x (x given fp32 and, for q8 weights, as blocks
+   quantised by each thread for itself); a team barrier ends it. */
+static void team_matvec(const Mat *M, const float *x, int8_t *xq, float *xd, int32_t *xs, float *y, int add, Barrier *b, int *sense) {
+    if (M->d) quantize_q8(x, M->K, xq, xd, xs);
+    #pragma omp for schedule(static) nowait
+    for (int g = 0; g < (M->N + 3) / 4; g++) {
+        int n0 = 4 * g, n1 = n0 + 4 < M->N ? n0 + 4 : M->N;
+        if (M->d) rows_q8((const uint8_t *)M->w, M->d, xq, xd, xs, y, n0, n1, M->K, add);
+        else rows_f32((const float *)M->w, x, y, n0, n1, M->K, add);
+    }
+    team_barrier(b, sense);
+}
+
+/* Rows n0..n1-1 of y = M x on the calling thread alone (x already quantised for q8 weights). */
+static void own_rows(const Mat *M, const float *x, const int8_t *xq, const float *xd, const int32_t *xs, float *y, int n0, int n1) {
+    for (int n = n0; n < n1; n += 4) {
+        int e = n + 4 < n1 ? n + 4 : n1;
+        if (M->d) rows_q8((const uint8_t *)M->w, M->d, xq, xd, xs, y, n, e, M->K, 0);
+        else rows_f32((const float *)M->w, x, y, n, e, M->K, 0);
+    }
+}
+
+/* Feed `token` at position `pos` (the cache holds 0..pos-1): write its keys/values into the cache and the next-token logits. */
+void decode_step(const Step *s, int token, int pos, float *logits) {
+    int E = s->hidden, H = s->n_heads, Hkv = s->n_kv_heads, D = s->head_dim, I = s->inter, G = H / Hkv, half = D / 2;
+    int nq = H * D, nqk = (H + Hkv) * D, maxK = E > nq ? (E > I ? E : I) : (nq > I ? nq : I);
+    const float *cos = s->cos + (long)pos * D, *sin = s->sin + (long)pos * D, scale = 1.f / sqrtf((float)D);
+    float *x = s->x;
+    memcpy(x, s->embed + (long)token * E, sizeof(float) * E);
+    Barrier bar = {0, 0};
+    #pragma omp parallel num_threads(s->threads) if(s->threads > 1)
+    {
+        int sense = 0, own_qkv = Hkv % omp_get_num_threads() == 0;   /* KV heads split evenly: each thread computes their Q/K/V rows */
+        float in[maxK] __attribute__((aligned(64))), xd[maxK / 32 + 1], rot[D];   /* this thread's inputs of a product */
+        int8_t xq[maxK] __attribute__((aligned(64)));
+        int32_t xs[maxK / 32 + 1];
+        for (int l = 0; l < s->n_layers; l++) {
+            const Layer *L = s->layers + l;
+            rmsnorm(x, L->ln1, in, E, s->eps);
+            if (!own_qkv) team_matvec(&L->qkv, in, xq, xd, xs, s->qkv, 0, &bar, &sense);
+            else if (L->qkv.d) quantize_q8(in, E, xq, xd, xs);
+            #pragma omp for schedule(static) nowait
+            for (int j = 0; j < Hkv; j++) {                     /* one KV head and the G query heads that share it */
+                if (own_qkv) {                                   /* this thread's Q, K and V rows: no barrier before attention */
+                    own_rows(&L->qkv, in, xq, xd, xs, s->qkv, j * G * D, (j + 1) * G * D);
+                    own_rows(&L->qkv, in, xq, xd, xs, s->qkv, nq + j * D, nq + (j + 1) * D);
+                    own_rows(&L->qkv, in, xq, xd, xs, s->qkv, nqk + j * D, nqk + (j + 1) * D);
+                }
+                float *kc = L->k + (long)j * s->max_len * D, *vc = L->v + (long)j * s->max_len * D;
+                for (int h = j * G; h <= (j + 1) * G; h++) {     /* h == (j+1)*G stands for the key head */
+                    int row = h < (j + 1) * G ? h : H + j;
+                    float *src = s->qkv + (long)row * D, *dst = h < (j + 1) * G ? rot : kc + (long)pos * D;
+                    if (L->qk_w) rmsnorm(src, L->qk_w + (long)row * D, src, D, s->eps);
+                    for (int i = 0; i < D; i++) dst[i] = src[i] * cos[i] + src[(i + half) % D] * sin[i];   /* RoPE */
+                    if (h < (j + 1) * G) memcpy(s->qkv + (long)row * D, rot, sizeof(float) * D);
+                }
+                memcpy(vc + (long)pos * D, s->qkv + nqk + (long)j * D, sizeof(float) * D);
+                for (int h = j * G; h < (j + 1) * G; h++) {      /* softmax(q K^T / sqrt(D)) V over positions 0..pos, fp32 */
+                    const float *q = s->qkv + (long)h * D;
+                    float *sc = s->scores + (long)h * s->max_len, *out = s->att + (long)h * D, mx = -INFINITY, sum = 0.f;
+                    for (int t = 0; t <= pos; t++) { sc[t] = dot(q, kc + (long)t * D, D) * scale; if (sc[t] > mx) mx = sc[t]; }
+                    __m512 acc = _mm512_setzero_ps();
+                    for (int t = 0; t <= pos; t += 16) {
+                        __mmask16 m = pos + 1 - t >= 16 ? 0xFFFF : (__mmask16)((1u << (pos + 1 - t)) - 1);
+                        __m512 e = exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, sc + t), _mm512_set1_ps(mx)));
+                        _mm512_mask_storeu_ps(sc + t, m, e); acc = _mm512_add_ps(acc, _mm512_maskz_mov_ps(m, e));
+                    }
+                    sum = _mm512_reduce_add_ps(acc);
+                    for (int i = 0; i < D; i++) out[i] = 0.f;
+                    for (int t = 0; t <= pos; t++) {
+                        const float *vt = vc + (long)t * D, p = sc[t] / sum;
+                        for (int i = 0; i < D; i++) out[i] += p * vt[i];
+                    }
+                }
+            }
+            team_barrier(&bar, &sense);
+            team_matvec(&L->o, s->att, xq, xd, xs, x, 1, &bar, &sense);        /* x += o_proj(attention) */
+            rmsnorm(x, L->ln2, in, E, s->eps);
+            team_matvec(&L->gu, in, xq, xd, xs, s->gu, 0, &bar, &sense);
+            for (int i = 0; i < I; i += 16) {                  /* SiLU(g) * u */
+                __mmask16 m = I - i >= 16 ? 0xFFFF : (__mmask16)((1u << (I - i)) - 1);
+                __m512 g = _mm512_maskz_loadu_ps(m, s->gu + i), u = _mm512_maskz_loadu_ps(m, s->gu + I + i);
+                __m512 one = _mm512_set1_ps(1.f), sg = _mm512_div_ps(g, _mm512_add_ps(one, exp16(_mm512_sub_ps(_mm512_setzero_ps(), g))));
+                _mm512_mask_storeu_ps(in + i, m, _mm512_mul_ps(sg, u));
+            }
+            team_matvec(&L->down, in, xq, xd, xs, x, 1, &bar, &sense);         /* x += down_proj(...) */
         }
-        float out = _mm512_reduce_add_ps(acc);
-        if (nb % 2) {
-            int b = nb - 1;
-            int dot = -xs[b];
-            for (int i = 0; i < 32; i++) dot += (int)w[32 * b + i] * (int)xq[32 * b + i];
-            out += s[b] * dx[b] * (float)dot;
-        }
-        y[n] = out;
+        rmsnorm(x, s->norm, in, E, s->eps);
+        team_matvec(&s->head, in, xq, xd, xs, logits, 0, &bar, &sense);
     }
 }
 """
@@ -278,6 +442,7 @@ def decode_kernels() -> tuple[ctypes.CDLL | None, str]:
             lib.gemv_f32.argtypes, lib.gemv_f32.restype = [P, P, P, I, I, I], None
             lib.quantize_q8.argtypes, lib.quantize_q8.restype = [P, I, P, P, P], None
             lib.gemv_q8.argtypes, lib.gemv_q8.restype = [P, P, P, P, P, P, I, I, I], None
+            lib.decode_step.argtypes, lib.decode_step.restype = [P, I, I, P], None
             why = f"C kernels {so.name} (AVX-512 FMA fp32, VNNI int8)"
         except (OSError, subprocess.CalledProcessError) as e:
             lib, why = None, f"building the C kernels failed: {(getattr(e, 'stderr', '') or str(e)).strip()[:300]}"
@@ -319,6 +484,10 @@ class DecodeLinear:
         "Bytes read per call: the weights and their scales."
         return self.w.numel() * self.w.element_size() + (self.d.numel() * self.d.element_size() if self.fmt == "int8" else 0)
 
+    def mat(self) -> "CMat":
+        "This matrix as the C step reads it (C kernels' formats only)."
+        return CMat(self.w.data_ptr(), self.d.data_ptr() if self.fmt == "int8" else None, self.N, self.K)
+
     def __call__(self, x: Tensor) -> Tensor:
         if self.fmt == "bf16": return F.linear(x.to(torch.bfloat16), self.w).float()
         if self.lib is None:
@@ -338,10 +507,29 @@ def _rms(x: Tensor, w: Tensor, eps: float) -> Tensor:
     return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps) * w
 
 
+_ptr, _int = ctypes.c_void_p, ctypes.c_int
+
+class CMat(ctypes.Structure):
+    "A weight matrix as the C step reads it: weights, q8 block scales (NULL for fp32), rows N, inputs K."
+    _fields_ = [("w", _ptr), ("d", _ptr), ("N", _int), ("K", _int)]
+
+
+class CLayer(ctypes.Structure):
+    "One block as the C step reads it: norm weights, the four matrices, this layer's key and value cache (H_kv, max_len, D)."
+    _fields_ = [("ln1", _ptr), ("ln2", _ptr), ("qk_w", _ptr), ("qkv", CMat), ("o", CMat), ("gu", CMat), ("down", CMat), ("k", _ptr), ("v", _ptr)]
+
+
+class CStep(ctypes.Structure):
+    "The whole model as the C step reads it: shapes, layers, final norm, embedding, RoPE tables, lm_head, scratch activations."
+    _fields_ = ([(n, _int) for n in ("n_layers", "hidden", "n_heads", "n_kv_heads", "head_dim", "inter", "max_len", "threads")]
+                + [("eps", ctypes.c_float), ("layers", ctypes.POINTER(CLayer))] + [(n, _ptr) for n in ("norm", "embed", "cos", "sin")]
+                + [("head", CMat)] + [(n, _ptr) for n in ("x", "qkv", "att", "gu", "scores")])
+
+
 class FastDecoder:
     "Batch-1 decoding of a loaded dense MiniMind: fused QKV and gate/up copies, a static KV cache written in place, GEMV kernels."
     def __init__(self, model: nn.Module, max_len: int | None = None, weights: str = "fp32", kernels: str = "auto",
-                 threads: int | None = None):
+                 threads: int | None = None, whole_step: bool = True):
         c = model.config
         if c.use_moe: raise NotImplementedError("FastDecoder: dense models only (MoE models decode with `generate`)")
         if model.lm_head.weight.device.type != "cpu": raise ValueError("FastDecoder: a CPU decoder; the model is on "
@@ -351,7 +539,7 @@ class FastDecoder:
         if kernels == "c" and lib is None: raise RuntimeError(f"FastDecoder: the C kernels are unavailable: {why}")
         self.threads = threads or torch.get_num_threads()
         uses_c = lib is not None and weights != "bf16"
-        self.path = f"{weights} weights, " + (f"C kernels, {self.threads} thread(s)" if uses_c else
+        self.path = f"{weights} weights, " + (f"C {'step' if whole_step else 'kernels'}, {self.threads} thread(s)" if uses_c else
                                               "torch kernels" + ("" if weights == "bf16" else f" ({why})"))
         self.model, self.config, self.eps = model, c, c.rms_norm_eps
         self.max_len = max_len or c.max_position_embeddings
@@ -372,7 +560,19 @@ class FastDecoder:
         self.sin = vec(torch.cat([-m.sin[:self.max_len, :half], m.sin[:self.max_len, half:]], -1))
         self.k = torch.zeros(c.num_hidden_layers, Hkv, self.max_len, D)
         self.v = torch.zeros_like(self.k)
-        self.pos = 0
+        self.pos, self.lib = 0, lib
+        self.c_step = self._c_step() if uses_c and whole_step else None
+
+    def _c_step(self) -> CStep:
+        "This decoder as the C step reads it: pointers to its weights, cache and scratch activations (all kept alive by self)."
+        c, ptr = self.config, lambda t: None if t is None else t.data_ptr()
+        E, H, Hkv, D, I = c.hidden_size, c.num_attention_heads, c.num_key_value_heads, c.head_dim, self.layers[0]["gu"].N // 2
+        self._scratch = [torch.zeros(n) for n in (E, (H + 2 * Hkv) * D, H * D, 2 * I, H * self.max_len)]
+        self._c_layers = (CLayer * len(self.layers))(*[
+            CLayer(ptr(l["ln1"]), ptr(l["ln2"]), ptr(l["qk_w"]), *(l[k].mat() for k in ("qkv", "o", "gu", "down")),
+                   ptr(self.k[i]), ptr(self.v[i])) for i, l in enumerate(self.layers)])
+        return CStep(len(self.layers), E, H, Hkv, D, I, self.max_len, self.threads, self.eps, self._c_layers,
+                     ptr(self.norm), ptr(self.embed), ptr(self.cos), ptr(self.sin), self.head.mat(), *map(ptr, self._scratch))
 
     def weight_bytes(self) -> int:
         "Bytes of weight matrices one step reads (each once); norms and the embedding row are negligible."
@@ -395,6 +595,12 @@ class FastDecoder:
         "Feed one token at the next position; logits (V,) for the token after it."
         c, pos = self.config, self.pos
         if pos >= self.max_len: raise ValueError(f"FastDecoder: the cache is full (max_len={self.max_len})")
+        if not 0 <= token < self.embed.size(0): raise ValueError(f"FastDecoder: token id {token} outside the vocabulary (0..{self.embed.size(0) - 1})")
+        if self.c_step is not None:                                          # the whole step below, in C: one call
+            logits = torch.empty(self.head.N)
+            self.lib.decode_step(ctypes.byref(self.c_step), token, pos, logits.data_ptr())
+            self.pos = pos + 1
+            return logits
         H, Hkv, D = c.num_attention_heads, c.num_key_value_heads, c.head_dim
         nqk, cos, sin = (H + Hkv) * D, self.cos[pos], self.sin[pos]
         x = self.embed[token]
