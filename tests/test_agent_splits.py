@@ -49,3 +49,23 @@ def test_split_is_fixed():
     assert agent_fact_splits() == agent_fact_splits()
     assert facts(agent_fact_splits(seed=1)["rl"]) != facts(agent_fact_splits()["rl"])   # the seed matters, so the fixed one is a choice
     assert AGENT_RL_SWEEP.run is run_agent_rl_experiment
+
+
+def test_experiment_trains_each_stage_on_its_own_split(monkeypatch):
+    import minimind.agent as agent
+    seen = {}
+    def sft(records, steps, seed):                  # record what SFT gets; an untrained model is enough for the wiring
+        seen["sft"] = records
+        return agent.MiniMindForCausalLM(agent.MiniMindConfig.from_preset("tiny", vocab_size=len(agent_tokenizer()), hidden_size=16,
+                                                                       num_hidden_layers=1, intermediate_size=48)).eval()
+    def rl(policy, ref, records, cfg, loss_fn):
+        seen["rl"] = records
+        return []
+    monkeypatch.setattr(agent, "tiny_agent_policy", sft)
+    monkeypatch.setattr(agent, "train_agent_rl", rl)
+    agent.run_agent_rl_experiment(seed=0, sft_steps=1, rl_steps=1, n_eval=2, n_signal=1, group_size=2)
+    s = agent_fact_splits()
+    tok = agent_tokenizer()
+    sft_facts = {i for r in seen["sft"] for i in content_items(tok.apply_chat_template(r["conversations"])) if i[0] in "+×"}
+    assert sft_facts == facts(s["sft"]) and len(seen["sft"]) == len(s["sft"])
+    assert facts(seen["rl"]) == facts(s["rl"]) and seen["rl"] == s["rl"]
