@@ -5,13 +5,14 @@
 # %% auto #0
 __all__ = ['MINIMIND3_CHAT_TEMPLATE', 'THINK_OPEN', 'THINK_CLOSE', 'CALL_OPEN', 'CALL_CLOSE', 'TOOL_CALL_KEYS', 'CALC_OPS',
            'CALCULATOR', 'LOOKUP', 'BOOK_TOOLS', 'JSON_TYPES', 'LOSSES', 'AGENT_SMOKE_SWEEP', 'AGENT_SWEEP',
-           'AGENT_SWEEP_LR4', 'AGENT_RL_SMOKE_SWEEP', 'AGENT_RL_SWEEP', 'agent_tokenizer', 'ToolCallError',
-           'AssistantMessage', 'split_reasoning', 'parse_call_block', 'split_tool_calls', 'parse_assistant',
-           'assistant_turn', 'ToolError', 'safe_calc', 'format_number', 'Tool', 'tool_registry', 'calculator',
-           'glossary_lookup', 'check_arguments', 'run_tool_call', 'AgentRollout', 'tool_messages', 'observation_text',
-           'agent_rollouts', 'final_sentence', 'tool_trace', 'direct_trace', 'tiny_agent_policy', 'model_policy',
-           'final_answer_reward', 'trace_nll', 'agent_metrics', 'agent_batch', 'episode_logprobs', 'AgentRLConfig',
-           'train_agent_rl', 'run_agent_experiment', 'agent_fact_splits', 'group_signal', 'run_agent_rl_experiment']
+           'AGENT_SWEEP_LR4', 'AGENT_RL_SMOKE_SWEEP', 'AGENT_RL_SWEEP', 'AGENT_RL_SWEEP_LONG', 'agent_tokenizer',
+           'ToolCallError', 'AssistantMessage', 'split_reasoning', 'parse_call_block', 'split_tool_calls',
+           'parse_assistant', 'assistant_turn', 'ToolError', 'safe_calc', 'format_number', 'Tool', 'tool_registry',
+           'calculator', 'glossary_lookup', 'check_arguments', 'run_tool_call', 'AgentRollout', 'tool_messages',
+           'observation_text', 'agent_rollouts', 'final_sentence', 'tool_trace', 'direct_trace', 'tiny_agent_policy',
+           'model_policy', 'final_answer_reward', 'trace_nll', 'agent_metrics', 'agent_batch', 'episode_logprobs',
+           'AgentRLConfig', 'train_agent_rl', 'run_agent_experiment', 'agent_fact_splits', 'group_signal',
+           'run_agent_rl_experiment']
 
 # %% ../nbs/17a_agent.ipynb #423803cd
 import ast, json, math, operator, re
@@ -632,3 +633,6 @@ AGENT_RL_SMOKE_SWEEP = Sweep("ch17a_agent_rl_smoke", run=run_agent_rl_experiment
 AGENT_RL_SWEEP = Sweep("ch17a_agent_rl", run=run_agent_rl_experiment, seeds=(0, 1, 2, 3, 4),
                        config=dict(sft_steps=600, rl_steps=30, prompts_per_step=4, group_size=8, lr=1e-4, loss="grpo", n_eval=82, n_signal=40),
                        code=_AGENT_RL_CODE)
+# the same SFT models (same seeds) with three times the GRPO steps: does a larger gain on the RL facts carry over?
+AGENT_RL_SWEEP_LONG = Sweep("ch17a_agent_rl_long", run=run_agent_rl_experiment, seeds=AGENT_RL_SWEEP.seeds,
+                            config=AGENT_RL_SWEEP.config | dict(rl_steps=90), code=_AGENT_RL_CODE)
