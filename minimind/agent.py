@@ -5,13 +5,14 @@
 # %% auto #0
 __all__ = ['MINIMIND3_CHAT_TEMPLATE', 'THINK_OPEN', 'THINK_CLOSE', 'CALL_OPEN', 'CALL_CLOSE', 'TOOL_CALL_KEYS', 'CALC_OPS',
            'CALCULATOR', 'LOOKUP', 'BOOK_TOOLS', 'JSON_TYPES', 'LOSSES', 'AGENT_SMOKE_SWEEP', 'AGENT_SWEEP',
-           'AGENT_SWEEP_LR4', 'agent_tokenizer', 'ToolCallError', 'AssistantMessage', 'split_reasoning',
-           'parse_call_block', 'split_tool_calls', 'parse_assistant', 'assistant_turn', 'ToolError', 'safe_calc',
-           'format_number', 'Tool', 'tool_registry', 'calculator', 'glossary_lookup', 'check_arguments',
-           'run_tool_call', 'AgentRollout', 'tool_messages', 'observation_text', 'agent_rollouts', 'final_sentence',
-           'tool_trace', 'direct_trace', 'tiny_agent_policy', 'model_policy', 'final_answer_reward', 'trace_nll',
-           'agent_metrics', 'agent_batch', 'episode_logprobs', 'AgentRLConfig', 'train_agent_rl',
-           'run_agent_experiment']
+           'AGENT_SWEEP_LR4', 'AGENT_RL_SMOKE_SWEEP', 'AGENT_RL_SWEEP', 'AGENT_RL_SWEEP_LONG', 'agent_tokenizer',
+           'ToolCallError', 'AssistantMessage', 'split_reasoning', 'parse_call_block', 'split_tool_calls',
+           'parse_assistant', 'assistant_turn', 'ToolError', 'safe_calc', 'format_number', 'Tool', 'tool_registry',
+           'calculator', 'glossary_lookup', 'check_arguments', 'run_tool_call', 'AgentRollout', 'tool_messages',
+           'observation_text', 'agent_rollouts', 'final_sentence', 'tool_trace', 'direct_trace', 'tiny_agent_policy',
+           'model_policy', 'final_answer_reward', 'trace_nll', 'agent_metrics', 'agent_batch', 'episode_logprobs',
+           'AgentRLConfig', 'train_agent_rl', 'run_agent_experiment', 'agent_fact_splits', 'group_signal',
+           'run_agent_rl_experiment']
 
 # %% ../nbs/17a_agent.ipynb #423803cd
 import ast, json, math, operator, re
@@ -578,3 +579,60 @@ AGENT_SWEEP = Sweep("ch17a_agent", run=run_agent_experiment, seeds=(0, 1, 2, 3, 
 AGENT_SWEEP_LR4 = Sweep("ch17a_agent_lr1e-4", run=run_agent_experiment, seeds=AGENT_SWEEP.seeds,
                         config=AGENT_SWEEP.config | dict(lr=1e-4), code=_AGENT_CODE)
 
+
+# %% ../nbs/17a_agent.ipynb #3c8ada7e
+def agent_fact_splits(rl_facts_per_op: int = 11, seed: int = 2028) -> dict[str, list[dict]]:
+    "`book_arith_suite` split three ways by fact: 'sft' and 'rl' share out chapter 08's training facts, 'heldout' is its held-out facts."
+    train = book_arith_suite("train")
+    rl = set()
+    for i, op in enumerate(("+", "×")):
+        rl |= set(random.Random(seed + i).sample(sorted({r["fact"] for r in train if r["op"] == op}), rl_facts_per_op))
+    return {"sft": [r for r in train if r["fact"] not in rl], "rl": [r for r in train if r["fact"] in rl],
+            "heldout": book_arith_suite("heldout")}
+
+
+@torch.no_grad()
+def group_signal(model: nn.Module, records: list[dict], group_size: int = 8, temperature: float = 1.0, seed: int = 0) -> dict[str, float]:
+    "Sampled episodes as GRPO draws them, `group_size` per record: mean reward, and the share of groups whose rewards are not all equal."
+    idx = [i for i in range(len(records)) for _ in range(group_size)]
+    rolls = agent_rollouts(model_policy(model, 80, temperature, torch.Generator().manual_seed(seed)), agent_tokenizer(),
+                           [records[i]["conversations"] for i in idx], BOOK_TOOLS)
+    r = torch.tensor([final_answer_reward(x, records[i]["answer"]) for x, i in zip(rolls, idx)]).view(-1, group_size)
+    return {"reward": r.mean().item(), "signal": (r.std(-1) > 0).float().mean().item()}
+
+# %% ../nbs/17a_agent.ipynb #115d5e7a
+def run_agent_rl_experiment(seed: int = 0, sft_steps: int = 600, rl_steps: int = 30, prompts_per_step: int = 4, group_size: int = 8,
+                            lr: float = 1e-4, loss: str = "grpo", n_eval: int = 82, n_signal: int = 40) -> dict[str, float]:
+    "One seed: tool SFT on the SFT facts, GRPO on the RL facts; greedy accuracy on all three fact sets before and after, GRPO's signal before."
+    splits = agent_fact_splits()
+    sets = {k: random.Random(i).sample(recs, min(n_eval, len(recs))) for i, (k, recs) in enumerate(splits.items())}
+    tool = tiny_agent_policy([tool_trace(r) for r in splits["sft"]], sft_steps, seed)
+    out = {}
+    for k in ("sft", "rl"):
+        sig = group_signal(tool, sets[k][:n_signal], group_size, seed=seed)
+        out |= {f"signal_{k}": sig["signal"], f"sampled_{k}": sig["reward"]}
+    for k, recs in sets.items():
+        m = agent_metrics(tool, recs)
+        out |= {f"before_{k}": m["accuracy"], f"before_{k}_called": m["called"]}
+    out["before_heldout_nll"] = trace_nll(tool, [tool_trace(r) for r in sets["heldout"]])
+    cfg = AgentRLConfig(steps=rl_steps, prompts_per_step=prompts_per_step, group_size=group_size, lr=lr, seed=seed)
+    hist = train_agent_rl(tool, copy.deepcopy(tool), splits["rl"], cfg, LOSSES[loss])
+    for k, recs in sets.items():
+        m = agent_metrics(tool, recs)
+        out |= {f"after_{k}": m["accuracy"], f"after_{k}_called": m["called"]}
+    out["after_heldout_nll"] = trace_nll(tool, [tool_trace(r) for r in sets["heldout"]])
+    q = max(1, rl_steps // 3)      # GRPO's training reward (sampled, on the RL facts): first and last third of the steps
+    return out | {"rl_reward_first": sum(h["reward"] for h in hist[:q]) / q, "rl_reward_last": sum(h["reward"] for h in hist[-q:]) / q}
+
+
+_AGENT_RL_CODE = _AGENT_CODE + (agent_fact_splits, group_signal)
+AGENT_RL_SMOKE_SWEEP = Sweep("ch17a_agent_rl_smoke", run=run_agent_rl_experiment, seeds=(0,),
+                             config=dict(sft_steps=20, rl_steps=2, prompts_per_step=2, group_size=2, lr=1e-4, loss="grpo", n_eval=6, n_signal=3),
+                             code=_AGENT_RL_CODE)
+# the measurement: the main sweep's 600 SFT steps (on fewer facts), 30 GRPO steps of 4 prompts x 8 episodes at lr 1e-4, five seeds
+AGENT_RL_SWEEP = Sweep("ch17a_agent_rl", run=run_agent_rl_experiment, seeds=(0, 1, 2, 3, 4),
+                       config=dict(sft_steps=600, rl_steps=30, prompts_per_step=4, group_size=8, lr=1e-4, loss="grpo", n_eval=82, n_signal=40),
+                       code=_AGENT_RL_CODE)
+# the same SFT models (same seeds) with three times the GRPO steps: does a larger gain on the RL facts carry over?
+AGENT_RL_SWEEP_LONG = Sweep("ch17a_agent_rl_long", run=run_agent_rl_experiment, seeds=AGENT_RL_SWEEP.seeds,
+                            config=AGENT_RL_SWEEP.config | dict(rl_steps=90), code=_AGENT_RL_CODE)
