@@ -178,13 +178,17 @@ class PaddedEngine:
         self.mask, self.last = mask[:, cut:], self.last[idx]
         self.cache = [(k[idx, :, cut:], v[idx, :, cut:]) for k, v in self.cache]
 
-    def _admit(self):
+    def _arrivals(self) -> list:
+        "Waiting requests taken into free seats (continuous: any free seat; static: only into an empty batch); cancelled ones finished, not seated."
         with self._cv:
             free = self.max_batch_size - len(self.rows) if (self.continuous or not self.rows) else 0
             new = [self.waiting.popleft() for _ in range(min(free, len(self.waiting)))]
         for r in new:
             if r.cancelled: self._finish(r, r.cancelled)
-        new = [r for r in new if not r.finish_reason]
+        return [r for r in new if not r.finish_reason]
+
+    def _admit(self):
+        new = self._arrivals()
         if not new: return
         P = max(len(r.prompt_ids) for r in new)
         ids = torch.tensor([[self.pad_token_id] * (P - len(r.prompt_ids)) + list(r.prompt_ids) for r in new])
@@ -256,12 +260,7 @@ class Engine(PaddedEngine):
 
     def _admit(self):
         if not self.rows: self.lens, self.feed = [], []
-        with self._cv:
-            free = self.max_batch_size - len(self.rows) if (self.continuous or not self.rows) else 0
-            new = [self.waiting.popleft() for _ in range(min(free, len(self.waiting)))]
-        for r in new:
-            if r.cancelled: self._finish(r, r.cancelled)
-        new = [r for r in new if not r.finish_reason]
+        new = self._arrivals()
         self.rows, self.lens, self.feed = self.rows + new, self.lens + [0] * len(new), self.feed + [list(r.prompt_ids) for r in new]
 
     def _forward(self) -> Tensor:
