@@ -898,12 +898,17 @@ def signal_handlers(handler: Callable, signals: tuple = (signal.SIGINT, signal.S
 def serve(model: nn.Module, tokenizer, host: str = "127.0.0.1", port: int = 8000, grace_s: float = 2.0, **kwargs) -> None:
     "Serve the OpenAI-compatible API until SIGINT (Ctrl-C) or SIGTERM, then shut down gracefully; keyword arguments go to make_server."
     server = make_server(model, tokenizer, host, port, **kwargs)
+    stopper = threading.Thread(target=server.shutdown, daemon=True)
     def stop(signum, frame):                             # shutdown() waits for serve_forever, which runs in this thread: ask another
-        threading.Thread(target=server.shutdown, daemon=True).start()
+        if stopper.ident is None: stopper.start()        # once: a second signal changes nothing
     with signal_handlers(stop):
         print(f"minimind: serving {server.model_name} on http://{host}:{server.server_port}/v1 (Ctrl-C or SIGTERM stops)", flush=True)
         try: server.serve_forever()
-        finally: server.close_gracefully(grace_s)
+        finally:
+            # joined before we return: a daemon thread still alive when the interpreter finalizes is killed by
+            # pthread_exit, which here aborted the process ("terminate called without an active exception", exit -6)
+            if stopper.ident is not None: stopper.join()
+            server.close_gracefully(grace_s)
 
 # %% ../nbs/19_serve.ipynb #08e617fa
 def add_serve_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
