@@ -55,11 +55,19 @@ sync: setup
 # Two pytest-xdist workers (TEST_WORKERS), one notebook or test file each at a time (--dist loadfile keeps a notebook's
 # cells in order on one kernel), each with one torch thread so the two do not fight over the cores; the 25 slowest
 # items are listed at the end.
+# The browser tests at the end need Chromium: on a machine without it, tools/install_chromium.sh (apt-get: mostly
+# download and unpack, 1-2 minutes) starts first and runs in the background while the venv installs and the notebooks
+# run; its log is _build/install_chromium.log, and docs-check runs it again (a no-op once installed, its errors shown).
 TEST_WORKERS ?= 2
-test: setup
+test:
+	@mkdir -p _build && rm -f _build/install_chromium.rc
+	@(bash tools/install_chromium.sh > _build/install_chromium.log 2>&1; echo $$? > _build/install_chromium.rc) &
+	$(MAKE) --no-print-directory setup
 	$(BIN)/python tools/check_sync.py
 	MINIMIND_SAVE_EXECUTED=_build/executed $(BIN)/python -m pytest --nbval-lax --nbval-cell-timeout=600 nbs tests -q \
-	  --ignore=tests/test_docs_site.py --ignore=tests/test_chat_page.py -n $(TEST_WORKERS) --dist loadfile --durations=25
+	  --ignore=tests/test_docs_site.py --ignore=tests/test_chat_page.py -n $(TEST_WORKERS) --dist loadfile --durations=25 \
+	  --junitxml=_build/test-times.xml
+	@while [ ! -f _build/install_chromium.rc ]; do sleep 1; done
 	$(MAKE) --no-print-directory docs-check DOCS_FLAGS=--require-executed
 
 # The site: chapters with their outputs, API reference, drills, errata, offline search and maths.

@@ -338,7 +338,7 @@ def main(argv=None) -> int:
     t1 = time.time()
     if (out / ".buildinfo").exists(): shutil.rmtree(out)      # a full build: no page of a removed chapter stays
     env = dict(os.environ, MINIMIND_DOCS_STATIC=str(static))
-    cmd = [sys.executable, "-m", "sphinx", "-b", "html", "-q", "-E", "-c", str(HERE), "-d", str(ROOT / "_build" / "doctrees"),
+    cmd = [sys.executable, "-m", "sphinx", "-b", "html", "-q", "-E", "-j", "auto", "-c", str(HERE), "-d", str(ROOT / "_build" / "doctrees"),
            str(stage), str(out)]
     r = subprocess.run(cmd, cwd=ROOT, env=env)
     if r.returncode: return r.returncode

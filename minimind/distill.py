@@ -47,9 +47,10 @@ def distill_loss(student_logits: Tensor, teacher_logits: Tensor, labels: Tensor,
 
 
 def distill_loss_fn(teacher: nn.Module, temperature: float = 1.0, alpha: float = 0.5) -> Callable:
-    "A `loss_fn(model, batch)` for `train`: teacher logits under no_grad (teacher on the batch's device), distill_loss + the student's MoE aux loss."
+    "A `loss_fn(model, batch)` for `train`: teacher logits under no_grad (teacher on the batch's device), distill_loss + the student's MoE aux loss; alpha=0 is `sft_loss`."
     teacher.eval().requires_grad_(False)
     def loss_fn(model: nn.Module, batch: dict) -> tuple[Tensor, dict]:
+        if alpha == 0: return sft_loss(model, batch)      # CE only: no teacher forward, no KL (0 x KL adds nothing to loss or gradients)
         mask = batch.get("attention_mask")
         if mask is not None and bool(mask.all()): mask = None
         with torch.no_grad(): t = teacher(batch["input_ids"], attention_mask=mask).logits

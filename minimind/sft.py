@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['ANSWER_TEMPLATE', 'SFT_SWEEP', 'EMPTY_THINK', 'THINK_ARMS', 'THINK_SWEEP', 'sft_loss', 'epoch_batches',
            'chat_prompt_ids', 'packed_rows', 'eval_batches', 'greedy_reply', 'greedy_replies', 'answer_metrics',
-           'reply_logprob', 'prefers_chosen', 'sft_data', 'pretrained_tiny', 'sft_experiment', 'run_sft',
+           'reply_logprobs', 'prefers_chosen', 'sft_data', 'pretrained_tiny', 'sft_experiment', 'run_sft',
            'first_batches', 'minimind3_chat_template', 'drop_empty_think', 'carry_trace', 'addition_record',
            'addition_suite', 'think_sft_items', 'think_prompt_ids', 'think_metrics', 'think_experiment', 'run_think']
 
@@ -113,17 +113,21 @@ def answer_metrics(model: nn.Module, records: list[dict], tok) -> dict:
 
 
 @torch.no_grad()
-def reply_logprob(model: nn.Module, item_ids: Tensor, item_labels: Tensor) -> float:
-    "Sum of log p over the labelled (assistant) tokens of one conversation."
-    logp = F.log_softmax(model(item_ids[None]).logits[0, :-1].float(), -1)
-    y = item_labels[1:]; keep = y != -100
-    return float(logp[keep].gather(-1, y[keep][:, None]).sum())
+def reply_logprobs(model: nn.Module, ids: Tensor, labels: Tensor, attention_mask: Tensor) -> Tensor:
+    "(B,) sum of log p over the labelled (assistant) tokens of each right-padded conversation."
+    logp = F.log_softmax(model(ids, attention_mask=attention_mask).logits[:, :-1].float(), -1)
+    y = labels[:, 1:]; keep = y != -100
+    return (logp.gather(-1, y.clamp(min=0)[..., None])[..., 0] * keep).sum(1)
 
 
-def prefers_chosen(model: nn.Module, pairs: DPODataset) -> list[bool]:
+def prefers_chosen(model: nn.Module, pairs: DPODataset, batch_size: int = 100) -> list[bool]:
     "Per preference pair: does the model give the chosen reply a higher log-likelihood than the rejected one?"
-    return [reply_logprob(model, p["chosen_input_ids"], p["chosen_labels"]) > reply_logprob(model, p["rejected_input_ids"], p["rejected_labels"])
-            for p in (pairs[i] for i in range(len(pairs)))]
+    out = []
+    for j in range(0, len(pairs), batch_size):
+        b = pad_collate([pairs[i] for i in range(j, min(j + batch_size, len(pairs)))])
+        c, r = (reply_logprobs(model, b[f"{s}_input_ids"], b[f"{s}_labels"], b[f"{s}_attention_mask"]) for s in ("chosen", "rejected"))
+        out += (c > r).tolist()
+    return out
 
 # %% ../nbs/11_sft.ipynb #261fa697
 @functools.lru_cache(maxsize=1)
@@ -181,7 +185,7 @@ def run_sft(seed: int, steps: int = 500) -> dict:
 
 SFT_SWEEP = Sweep("ch11_sft", run=run_sft, seeds=(0, 1, 2), config={"steps": 500},
                   code=(sft_experiment, pretrained_tiny, sft_data, sft_loss, epoch_batches, packed_rows, eval_batches, greedy_reply, greedy_replies,
-                        answer_metrics, chat_prompt_ids, reply_logprob, prefers_chosen))
+                        answer_metrics, chat_prompt_ids, reply_logprobs, prefers_chosen))
 
 # %% ../nbs/11_sft.ipynb #e1f0a9b2
 def first_batches(batches: Callable, n: int) -> Callable:
