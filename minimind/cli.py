@@ -100,8 +100,8 @@ def _run_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    "The `minimind` argument parser: one subparser per subcommand, each with a `run` function."
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    "The `minimind` parser, a subparser per subcommand with a `run` function; serve, bench, export get their arguments only if `command` names them (None: all)."
     parser = argparse.ArgumentParser(prog="minimind", description="The minimind book's command line.")
     parser.add_argument("--version", action="version", version=f"minimind {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -183,23 +183,28 @@ def build_parser() -> argparse.ArgumentParser:
     ch.add_argument("--tools", action="store_true", help="offer the book's tools (calculator, glossary lookup) and run the model's calls")
     ch.set_defaults(run=_run_chat)
 
-    from minimind.serve import add_serve_args, serve_from_args
-    add_serve_args(sub.add_parser("serve", help="OpenAI-compatible /v1/chat/completions server on loopback (continuous batching)",
-                                  formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-                                  description="Serve a save_pretrained checkpoint behind OpenAI's chat-completions API "
-                                              "(/v1/chat/completions, streaming included, and /v1/models) with continuous "
-                                              "batching. Any OpenAI client works with base_url http://HOST:PORT/v1. "
-                                              "SIGINT (Ctrl-C) or SIGTERM stops it gracefully.")
-                   ).set_defaults(run=serve_from_args)
+    heavy = lambda name: command is None or command == name      # `minimind quiz` starts without importing torch
+    sv = sub.add_parser("serve", help="OpenAI-compatible /v1/chat/completions server on loopback (continuous batching)",
+                        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                        description="Serve a save_pretrained checkpoint behind OpenAI's chat-completions API "
+                                    "(/v1/chat/completions, streaming included, and /v1/models) with continuous "
+                                    "batching. Any OpenAI client works with base_url http://HOST:PORT/v1. "
+                                    "SIGINT (Ctrl-C) or SIGTERM stops it gracefully.")
+    if heavy("serve"):
+        from minimind.serve import add_serve_args, serve_from_args
+        add_serve_args(sv).set_defaults(run=serve_from_args)
 
-    from minimind.bench import add_bench_args, bench_from_args
-    add_bench_args(sub.add_parser("bench", help="benchmarks side by side: training step, decoding, batching, flash memory, MoE dispatch",
-                                  description="Each row measures ours and a baseline in the same run (interleaved, medians) "
-                                              "after checking both compute the same thing; the ratio is ours / baseline.")
-                   ).set_defaults(run=bench_from_args)
+    be = sub.add_parser("bench", help="benchmarks side by side: training step, decoding, batching, flash memory, MoE dispatch",
+                        description="Each row measures ours and a baseline in the same run (interleaved, medians) "
+                                    "after checking both compute the same thing; the ratio is ours / baseline.")
+    if heavy("bench"):
+        from minimind.bench import add_bench_args, bench_from_args
+        add_bench_args(be).set_defaults(run=bench_from_args)
 
-    from minimind.export import add_export_args, export_from_args
-    add_export_args(sub.add_parser("export", help="write a checkpoint for another runtime (gguf: llama.cpp)")).set_defaults(run=export_from_args)
+    ex = sub.add_parser("export", help="write a checkpoint for another runtime (gguf: llama.cpp)")
+    if heavy("export"):
+        from minimind.export import add_export_args, export_from_args
+        add_export_args(ex).set_defaults(run=export_from_args)
 
     de = sub.add_parser("demo", help="tokenizer -> pretrain -> SFT -> DPO -> GRPO on the book's data, with a report")
     de.add_argument("--out", default="runs/demo", help="output folder (default: runs/demo)")
@@ -211,7 +216,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list | None = None) -> int:
     "Entry point of the `minimind` console script; returns the exit status."
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser(next((a for a in argv if not a.startswith("-")), "")).parse_args(argv)
     try: return args.run(args)
     except BrokenPipeError:                      # output piped into `head` and cut short: not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -309,3 +309,15 @@ def test_out_of_range_choice_is_explained(tmp_path):
     term.expect(r"Your choice \[1-\d\]: ")
     term.line("q")
     assert term.finish() == 0
+
+
+def test_quiz_starts_without_torch():
+    "`minimind quiz` never imports torch to start: serve, bench and export build their arguments only when they run."
+    code = ("import sys; from minimind.cli import main; rc = main(['quiz', '--list']); "
+            "assert 'torch' not in sys.modules, 'torch was imported'; sys.exit(rc)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "s02" in r.stdout
+    from minimind.cli import build_parser                     # and every subcommand is still there, arguments included
+    for argv in (["serve", "--model", "m"], ["bench", "--quick"], ["export", "gguf", "--model", "m", "--out", "f.gguf"]):
+        assert build_parser(argv[0]).parse_args(argv).command == argv[0]

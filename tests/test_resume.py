@@ -1,26 +1,35 @@
 """Crash and resume: a CPU training run killed with SIGKILL (mid-training, and at three points inside a save) resumes
 from its last complete checkpoint and ends with weights and optimizer state bitwise equal to an uninterrupted run.
 A rerun into the same folder never dies on an existing checkpoint: with resume it continues, without it starts over."""
-import os, signal, subprocess, sys, textwrap
+import itertools, multiprocessing, signal, time
 from pathlib import Path
 
 import pytest
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
 STEPS, ACCUM, SAVE_EVERY = 12, 2, 4
 
-WORKER = textwrap.dedent(f"""
-    import sys, torch
+# Each run is its own process, forked from a server process that imported torch and minimind once (a fresh interpreter
+# per run would spend ~2 s of CPU importing torch, 17 times). The worker logs each micro-batch it takes to LOG;
+# with PAUSE_AT it stops at that micro-batch until it is killed, so a kill lands at a known point, not a raced one.
+WORKER = f"""
+import os, time, traceback
+try:
+    import torch
     from minimind.model import MiniMindConfig, MiniMindForCausalLM
     from minimind.train import TrainConfig, train
+    os.environ.update(ENV)                       # e.g. MINIMIND_CKPT_CRASH_AT: read by the checkpoint code at save time
     torch.set_num_threads(1)
     V, L, ROWS = 97, 24, 4
+
+    def log(line):
+        with open(LOG, "a") as f: f.write(line + "\\n")
 
     def batches(start):                          # micro-batch i depends only on i: the data position is one integer
         i = start
         while True:
-            print(f"batch {{i}}", flush=True)
+            log(f"batch {{i}}")
+            if i == PAUSE_AT: time.sleep(300)    # wait here for the test's SIGKILL
             g = torch.Generator().manual_seed(i)
             x = 3 + (torch.randint(0, V - 3, (ROWS, 1), generator=g) + torch.arange(L)) % (V - 3)
             yield {{"input_ids": x, "labels": x.clone(), "attention_mask": torch.ones_like(x)}}
@@ -29,26 +38,44 @@ WORKER = textwrap.dedent(f"""
     torch.manual_seed(0)
     model = MiniMindForCausalLM(MiniMindConfig.from_preset("tiny", vocab_size=V, hidden_size=32, intermediate_size=64,
                                                           dropout=0.1))           # dropout: the RNG state matters too
-    steps, resume = (int(sys.argv[2]), sys.argv[3] == "resume") if len(sys.argv) > 2 else ({STEPS}, True)
-    cfg = TrainConfig(lr=1e-2, warmup_steps=2, max_steps=steps, grad_accum_steps={ACCUM}, save_every={SAVE_EVERY},
-                      out_dir=sys.argv[1], resume=resume, amp="off", device="cpu", progress=False)
+    cfg = TrainConfig(lr=1e-2, warmup_steps=2, max_steps=STEPS, grad_accum_steps={ACCUM}, save_every={SAVE_EVERY},
+                      out_dir=OUT, resume=RESUME, amp="off", device="cpu", progress=False)
     hist = train(model, batches, cfg)
-    print("done", hist[-1]["step"], flush=True)
-""")
+    log(f"done {{hist[-1]['step']}}")
+except BaseException:
+    log("error " + traceback.format_exc().replace("\\n", " | "))
+    raise
+"""
+FORK = multiprocessing.get_context("forkserver")
+FORK.set_forkserver_preload(["torch", "minimind.model", "minimind.train", "minimind.checkpoint"])
+_runs = itertools.count()
 
 
-def start(tmp_path, out, *args, **env):
-    "The worker on `out`; args (steps, 'resume'|'fresh') default to STEPS and resume."
-    (tmp_path / "worker.py").write_text(WORKER)
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT), **env}
-    return subprocess.Popen([sys.executable, "worker.py", str(out), *map(str, args)], cwd=tmp_path, env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+def start(tmp_path, out, steps: int = STEPS, mode: str = "resume", pause_at: int | None = None, **env):
+    "The worker training into `out` for `steps` steps ('resume' or 'fresh'), as a forked process; its log is `proc.log`."
+    log = tmp_path / f"run{next(_runs)}.log"
+    log.write_text("")
+    proc = FORK.Process(daemon=True, target=exec, args=(WORKER, {"__name__": "__resume_worker__", "OUT": str(out), "STEPS": steps,
+                                                    "RESUME": mode == "resume", "LOG": str(log), "ENV": env, "PAUSE_AT": pause_at}))
+    proc.start()
+    proc.log = log
+    return proc
+
+
+def log_lines(proc) -> list[str]:
+    return proc.log.read_text().splitlines()
 
 
 def finish(proc) -> list[str]:
-    out, err = proc.communicate(timeout=120)
-    assert proc.returncode == 0, err[-3000:]
-    return out.splitlines()
+    proc.join(120)
+    assert proc.exitcode == 0, (proc.exitcode, log_lines(proc)[-3:])
+    return log_lines(proc)
+
+
+def killed(proc) -> None:
+    "Wait for the worker to end by its own SIGKILL (a crash point)."
+    proc.join(120)
+    assert proc.exitcode == -signal.SIGKILL, (proc.exitcode, log_lines(proc)[-3:])
 
 
 def final_state(out: Path) -> dict:
@@ -76,11 +103,11 @@ def reference(tmp_path_factory):
 
 def test_sigkill_mid_training_resumes_bitwise(tmp_path, reference):
     out = tmp_path / "ckpt"
-    proc = start(tmp_path, out)
-    for line in proc.stdout:                     # kill during step 6 (micro-batches 10, 11), after the step-4 save
-        if line.strip() == "batch 11": proc.send_signal(signal.SIGKILL); break
-    proc.wait(timeout=60)
-    assert proc.returncode == -signal.SIGKILL
+    proc = start(tmp_path, out, pause_at=11)     # killed during step 6 (micro-batches 10, 11), after the step-4 save
+    end = time.time() + 60
+    while "batch 11" not in log_lines(proc) and time.time() < end: time.sleep(0.02)
+    proc.kill()
+    killed(proc)
     assert (out / "latest").read_text() == "step_00000004"
     lines = finish(start(tmp_path, out))
     assert lines[0] == f"batch {4 * ACCUM}"      # resumed at the saved data position, not from scratch
@@ -90,9 +117,7 @@ def test_sigkill_mid_training_resumes_bitwise(tmp_path, reference):
 @pytest.mark.parametrize("stage", ["weights", "files", "rename"])
 def test_sigkill_mid_save_resumes_bitwise(tmp_path, reference, stage):
     out = tmp_path / "ckpt"
-    proc = start(tmp_path, out, MINIMIND_CKPT_CRASH_AT=f"{stage}:8")
-    proc.communicate(timeout=120)
-    assert proc.returncode == -signal.SIGKILL
+    killed(start(tmp_path, out, MINIMIND_CKPT_CRASH_AT=f"{stage}:8"))
     assert (out / "latest").read_text() == "step_00000004"     # the interrupted save never became visible
     lines = finish(start(tmp_path, out))
     assert lines[0] == f"batch {4 * ACCUM}"
@@ -125,9 +150,7 @@ def test_sigkill_mid_replace_keeps_the_old_checkpoint(tmp_path):
     from minimind.checkpoint import latest_checkpoint
     out = tmp_path / "ckpt"
     finish(start(tmp_path, out, SAVE_EVERY, "resume"))
-    proc = start(tmp_path, out, STEPS, "fresh", MINIMIND_CKPT_CRASH_AT=f"swap:{SAVE_EVERY}")
-    proc.communicate(timeout=120)
-    assert proc.returncode == -signal.SIGKILL
+    killed(start(tmp_path, out, STEPS, "fresh", MINIMIND_CKPT_CRASH_AT=f"swap:{SAVE_EVERY}"))
     assert not (out / f"step_{SAVE_EVERY:08d}").exists() and latest_checkpoint(out).name == f".old_step_{SAVE_EVERY:08d}"
     lines = finish(start(tmp_path, out, STEPS, "resume"))
     assert lines[0] == f"batch {SAVE_EVERY * ACCUM}" and lines[-1] == f"done {STEPS}"
