@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from .model import MiniMindConfig, MiniMindForCausalLM, FusedCausalLM
+from .model import MiniMindConfig, MiniMindForCausalLM, FusedCausalLM, train_kernels, AddRMSNorm, QKVRoPE, SwiGLU, CrossEntropy
 from .generate import generate, FastDecoder, fast_generate, read_bandwidth, decode_bytes_per_token
 from .model import to_transformers
 from .serve import mixed_workload, run_workload
@@ -141,8 +141,8 @@ def model_trio(config: MiniMindConfig, device: torch.device, seed: int = 0) -> d
 
 
 def train_step_fn(model, x: Tensor, amp_dtype, lr: float = 1e-3) -> Callable[[], Tensor]:
-    "A closure doing one forward + backward + AdamW step on batch x (labels = x); it returns the loss."
-    opt = torch.optim.AdamW(model.parameters(), lr=lr)
+    "A closure doing one forward + backward + fused AdamW step on batch x (labels = x); it returns the loss."
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, fused=True)
     def step() -> Tensor:
         with autocast_ctx(x.device, amp_dtype): loss = model(input_ids=x, labels=x).loss
         loss.backward(); opt.step(); opt.zero_grad(set_to_none=True)
@@ -199,7 +199,7 @@ def bench_train(quick: bool, device: torch.device) -> list[dict]:
                            f"from fp32's {fp32_loss:.4f}")
             t = interleaved_medians(steps, rounds, device, warmup=0, clock=clock)
             bound = "" if quick else kernel_bound(steps["transformers"], device, clock=clock)
-            rows += _trio_rows("train", B * L, t, prec, f"{B}x{L} tokens, AdamW (same on all sides)", agree, bound, clock)
+            rows += _trio_rows("train", B * L, t, prec, f"{B}x{L} tokens, fused AdamW (same on all sides)", agree, bound, clock)
     return rows
 
 
@@ -286,6 +286,28 @@ def fusion_pairs(config: MiniMindConfig, B: int, L: int, P: int, device: torch.d
         "bf16-casts": (prefill_mm(mats_bf16), prefill_mm(mats),
                        f"a {P}-token prefill's four matmuls under bf16 autocast: weights cast once (kept) vs cast by autocast on every call"),
     }
+    lib, why = train_kernels()
+    if lib is not None and device.type == "cpu":                   # chapter 07's C kernels vs the torch ops they replace (its fallback)
+        xa, a, w, qkv = leaf(B, L, d), leaf(B, L, d), leaf(d), leaf(B, L, H + 2 * Hkv, D)
+        gg, uu, logits = leaf(B, L, I), leaf(B, L, I), leaf(T, c.vocab_size)
+        y = torch.randint(0, c.vocab_size, (T,), generator=g).to(device)
+        cos1, eps = cos[:, None].contiguous(), c.rms_norm_eps
+        def torch_rope(t):
+            qk, v = t[:, :, :H + Hkv], t[:, :, H + Hkv:]
+            qk = qk * cos1 + qk.roll(D // 2, -1) * sin_signed
+            return qk[:, :, :H], qk[:, :, H:], v
+        pairs.update({
+            "c-norm": (grads_fn(lambda x, a, w: AddRMSNorm.apply(x, a, w, eps, lib), [xa, a, w]),
+                       grads_fn(lambda x, a, w: (lambda s: (s, F.rms_norm(s, (d,), w, eps)))(x + a), [xa, a, w]),
+                       "C: residual add + RMSNorm in one pass, its backward (dx, dw) in one vs x + a, then F.rms_norm"),
+            "c-rope": (grads_fn(lambda t: QKVRoPE.apply(t, cos1, sin_signed, H, Hkv, lib), [qkv]), grads_fn(torch_rope, [qkv]),
+                       "C: q, k, v out of the QKV product with RoPE in one pass, backward into one gradient vs roll/multiply/add and views"),
+            "c-swiglu": (grads_fn(lambda g_, u_: SwiGLU.apply(g_, u_, lib), [gg, uu]), grads_fn(lambda g_, u_: F.silu(g_) * u_, [gg, uu]),
+                         "C: silu(g)*u and its backward (dg, du) in one pass each vs F.silu, multiply and their backwards"),
+            "c-xent": (grads_fn(lambda z: CrossEntropy.apply(z, y, lib), [logits]), grads_fn(lambda z: F.cross_entropy(z, y), [logits]),
+                       f"C: cross-entropy over {c.vocab_size} logits with its gradient in the same pass vs log-softmax, NLL and their backwards"),
+        })
+    elif device.type == "cpu": pairs["c-kernels"] = None, None, why      # a skipped row: the reason the kernels did not build
     if device.type == "cpu" and mkl_packed_gemm():
         pairs["fp32-packed"] = (prefill_packed(True), prefill_packed(False),
                                 f"a {P}-token prefill's four float32 matmuls: weights packed once for MKL's GEMM vs F.linear (candidate, not used)")
@@ -299,11 +321,13 @@ def bench_fusions(quick: bool, device: torch.device) -> list[dict]:
     n, rows = config.num_hidden_layers, []
     with pinned_threads(None if quick else BENCH_THREADS):
         for name, (fast, plain, what) in fusion_pairs(config, B, L, P, device).items():
+            if fast is None:
+                rows.append(skipped_row(f"fusions/{name}", "calls/s", what)); continue
             a, b = [torch.cat([t.float().reshape(-1) for t in f()]) for f in (fast, plain)]    # outputs, then gradients
             err = ((a - b).abs().max() / b.abs().max()).item()
             if err > 1e-5: raise RuntimeError(f"fusions/{name}: the two versions differ by {err:.1e} (relative)")
             t = interleaved_medians({"fast": fast, "plain": plain}, rounds, device, clock=time.perf_counter if quick else bench_clock())
-            per = n * (2 if name == "rmsnorm" else 1)                  # two norms per layer
+            per = 1 if name == "c-xent" else n * (2 if name in ("rmsnorm", "c-norm") else 1)   # two norms per layer, one loss
             where = "prefill" if name in ("bf16-casts", "fp32-packed") else "training step"
             rows.append(bench_row(f"fusions/{name}", 1 / t["fast"], 1 / t["plain"], "calls/s",
                                   f"{what}; agree to {err:.0e}; {t['fast'] * 1e3:.2f} vs {t['plain'] * 1e3:.2f} ms per call, "
@@ -317,7 +341,7 @@ def bench_fusions(quick: bool, device: torch.device) -> list[dict]:
         rows.append(bench_row("fusions/adamw", 1 / t["fast"], 1 / t["plain"], "steps/s",
                               f"AdamW(fused=True) vs the default per-parameter loop, {model.num_parameters() / 1e6:.1f} M parameters: "
                               f"{t['fast'] * 1e3:.1f} vs {t['plain'] * 1e3:.1f} ms per step; an optimizer choice open to both sides, "
-                              "so the train rows use the default on all three"))
+                              "so the train rows use it on all three"))
     return rows
 
 
