@@ -6,12 +6,12 @@
 __all__ = ['BENCH_THREADS', 'PRECISIONS', 'BENCHMARKS', 'sync', 'interleaved_medians', 'is_dense_kernel', 'KernelTimer',
            'kernel_seconds', 'bench_row', 'skipped_row', 'resolve_device', 'have_transformers', 'bench_config',
            'model_pair', 'pinned_threads', 'bench_clock', 'model_trio', 'train_step_fn', 'prefill_fn', 'kernel_bound',
-           'bench_train', 'bench_prefill', 'mkl_packed_gemm', 'grads_fn', 'fusion_pairs', 'bench_fusions',
-           'bench_decode', 'bench_decode_paths', 'bench_batching', 'bench_flash', 'bench_moe', 'run_bench',
-           'format_table', 'bench_context', 'add_bench_args', 'bench_from_args']
+           'load_average', 'bench_train', 'bench_prefill', 'mkl_packed_gemm', 'grads_fn', 'fusion_pairs',
+           'bench_fusions', 'bench_decode', 'bench_decode_paths', 'bench_batching', 'bench_flash', 'bench_moe',
+           'run_bench', 'format_table', 'bench_context', 'add_bench_args', 'bench_from_args']
 
 # %% ../nbs/22_bench.ipynb #ab531dd2
-import argparse, contextlib, json, statistics, sys, tempfile, time
+import argparse, contextlib, json, os, statistics, sys, tempfile, time
 from pathlib import Path
 from typing import Callable
 
@@ -169,13 +169,20 @@ def kernel_bound(fn: Callable[[], object], device: torch.device, calls: int = 3,
     return f"; matmul+attention kernels are {share:.0%} of transformers' time, so zero overhead would cap ours at {1 / share:.2f}x"
 
 
+def load_average() -> str:
+    "The machine's 1-minute load average (`uptime`), what a timing on a shared machine must be read with; '?' where the OS has none."
+    try: return f"{os.getloadavg()[0]:.2f}"
+    except (OSError, AttributeError): return "?"
+
+
 def _trio_rows(bench: str, work: float, t: dict, prec: str, what: str, agree: str, bound: str, clock: Callable) -> list[dict]:
     "Rows 'bench/prec ours reference' and 'bench/prec ours fast', each against transformers at the same precision."
     hf = t["transformers"]
     return [bench_row(f"{bench}/{prec} ours {side}", work / t[side], work / hf, "tokens/s",
                       f"{what}, {prec}{' autocast' if prec == 'bf16' else ''}; {agree}; {t[side] * 1e3:.1f} vs {hf * 1e3:.1f} ms"
                       + (f", fast/reference {t['reference'] / t['fast']:.2f}x" if side == "fast" else "")
-                      + f"; {torch.get_num_threads()} thread(s), {'CPU' if clock is time.thread_time else 'wall'} time" + (bound if prec == "fp32" else ""))
+                      + f"; {torch.get_num_threads()} thread(s), {'CPU' if clock is time.thread_time else 'wall'} time, load {load_average()}"
+                      + (bound if prec == "fp32" else ""))
             for side in ("reference", "fast")]
 
 
@@ -541,10 +548,10 @@ def format_table(rows: list[dict]) -> str:
 
 # %% ../nbs/22_bench.ipynb #4dd1ef37
 def bench_context(device: str | None = None) -> dict:
-    "What a result depends on: device, threads, torch and transformers versions, Python."
+    "What a result depends on: device, threads, load average, torch and transformers versions, Python."
     try: import transformers; hf = transformers.__version__
     except ImportError: hf = None
-    return {"device": str(resolve_device(device)), "threads": torch.get_num_threads(), "torch": torch.__version__,
+    return {"device": str(resolve_device(device)), "threads": torch.get_num_threads(), "load": load_average(), "torch": torch.__version__,
             "transformers": hf, "python": sys.version.split()[0]}
 
 
