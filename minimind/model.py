@@ -431,6 +431,11 @@ static inline __m512 exp16(__m512 x) {                  /* Cephes expf: 2^n * p(
     return _mm512_scalef_ps(p, n);
 }
 
+static inline __m512 sigmoid16(__m512 x) {           /* 1 / (1 + e^-x): reciprocal estimate (14 bits) + one Newton step, not a divide */
+    __m512 d = _mm512_add_ps(_mm512_set1_ps(1.f), exp16(_mm512_sub_ps(_mm512_setzero_ps(), x))), r = _mm512_rcp14_ps(d);
+    return _mm512_mul_ps(r, _mm512_fnmadd_ps(d, r, _mm512_set1_ps(2.f)));
+}
+
 static inline __mmask16 tail(int n, int i) { return n - i >= 16 ? 0xFFFF : (__mmask16)((1u << (n - i)) - 1); }
 
 /* s = x + a (a may be NULL: s is x), y = s / rms(s) * w, rstd = 1 / rms(s); rows of d floats */
@@ -540,8 +545,7 @@ void swiglu_fwd(const float *g, const float *u, float *out, long n, int nt) {
     #pragma omp parallel for num_threads(nt) schedule(static) if(nt > 1)
     for (long i = 0; i < n; i += 16) {
         __mmask16 m = n - i >= 16 ? 0xFFFF : (__mmask16)((1u << (n - i)) - 1);
-        __m512 x = _mm512_maskz_loadu_ps(m, g + i), one = _mm512_set1_ps(1.f);
-        __m512 sg = _mm512_div_ps(one, _mm512_add_ps(one, exp16(_mm512_sub_ps(_mm512_setzero_ps(), x))));
+        __m512 x = _mm512_maskz_loadu_ps(m, g + i), sg = sigmoid16(x);
         _mm512_mask_storeu_ps(out + i, m, _mm512_mul_ps(_mm512_mul_ps(x, sg), _mm512_maskz_loadu_ps(m, u + i)));
     }
 }
@@ -551,7 +555,7 @@ void swiglu_bwd(const float *g, const float *u, const float *go, float *dg, floa
     for (long i = 0; i < n; i += 16) {
         __mmask16 m = n - i >= 16 ? 0xFFFF : (__mmask16)((1u << (n - i)) - 1);
         __m512 x = _mm512_maskz_loadu_ps(m, g + i), y = _mm512_maskz_loadu_ps(m, u + i), d = _mm512_maskz_loadu_ps(m, go + i), one = _mm512_set1_ps(1.f);
-        __m512 sg = _mm512_div_ps(one, _mm512_add_ps(one, exp16(_mm512_sub_ps(_mm512_setzero_ps(), x))));
+        __m512 sg = sigmoid16(x);
         __m512 xs = _mm512_mul_ps(x, sg);
         _mm512_mask_storeu_ps(du + i, m, _mm512_mul_ps(d, xs));
         __m512 ds = _mm512_mul_ps(sg, _mm512_add_ps(one, _mm512_sub_ps(x, xs)));       /* silu'(g) = sigma (1 + g - g sigma) */
