@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from .model import MiniMindConfig, MiniMindForCausalLM, FusedCausalLM, train_kernels, AddRMSNorm, QKVRoPE, SwiGLU, CrossEntropy
+from .model import MiniMindConfig, MiniMindForCausalLM, FusedCausalLM, train_kernels, AddRMSNorm, QKVRoPE, SwiGLU, CrossEntropy, prefill_attention
 from .generate import generate, FastDecoder, fast_generate, read_bandwidth, decode_bytes_per_token
 from .model import to_transformers
 from .serve import mixed_workload, run_workload
@@ -314,6 +314,12 @@ def fusion_pairs(config: MiniMindConfig, B: int, L: int, P: int, device: torch.d
             "c-xent": (grads_fn(lambda z: CrossEntropy.apply(z, y, lib), [logits]), grads_fn(lambda z: F.cross_entropy(z, y), [logits]),
                        f"C: cross-entropy over {c.vocab_size} logits with its gradient in the same pass vs log-softmax, NLL and their backwards"),
         })
+        if D % 16 == 0:
+            qp, kp, vp = (torch.randn(1, P, n_, D, generator=g).to(device) for n_ in (H, Hkv, Hkv))
+            sdpa = lambda: (F.scaled_dot_product_attention(qp.transpose(1, 2), kp.transpose(1, 2), vp.transpose(1, 2), is_causal=True,
+                                                           enable_gqa=H != Hkv).transpose(1, 2).reshape(1, P, H * D),)
+            pairs["c-attn"] = (lambda: (prefill_attention(qp, kp, vp, lib).view(1, P, H * D),), sdpa,
+                               f"C: causal attention of a {P}-token prefill (keys packed transposed, exact softmax per block of 8 rows) vs SDPA's flash kernel")
     elif device.type == "cpu": pairs["c-kernels"] = None, None, why      # a skipped row: the reason the kernels did not build
     if device.type == "cpu" and mkl_packed_gemm():
         pairs["fp32-packed"] = (prefill_packed(True), prefill_packed(False),
@@ -335,7 +341,7 @@ def bench_fusions(quick: bool, device: torch.device) -> list[dict]:
             if err > 1e-5: raise RuntimeError(f"fusions/{name}: the two versions differ by {err:.1e} (relative)")
             t = interleaved_medians({"fast": fast, "plain": plain}, rounds, device, clock=time.perf_counter if quick else bench_clock())
             per = 1 if name == "c-xent" else n * (2 if name in ("rmsnorm", "c-norm") else 1)   # two norms per layer, one loss
-            where = "prefill" if name in ("bf16-casts", "fp32-packed") else "training step"
+            where = "prefill" if name in ("bf16-casts", "fp32-packed", "c-attn") else "training step"
             rows.append(bench_row(f"fusions/{name}", 1 / t["fast"], 1 / t["plain"], "calls/s",
                                   f"{what}; agree to {err:.0e}; {t['fast'] * 1e3:.2f} vs {t['plain'] * 1e3:.2f} ms per call, "
                                   f"{(t['plain'] - t['fast']) * per * 1e3:+.1f} ms per {where} ({per} calls)"

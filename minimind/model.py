@@ -5,8 +5,8 @@
 # %% auto #0
 __all__ = ['PRESETS', 'MINIMIND_YARN', 'TRAIN_KERNEL_C', 'FUSED_KERNELS', 'ffn_width', 'MiniMindConfig', 'MiniMindBlock',
            'MiniMindModel', 'CausalLMOutput', 'causal_lm_loss', 'MiniMindForCausalLM', 'minimind_names',
-           'save_pretrained', 'from_pretrained', 'to_transformers', 'train_kernels', 'AddRMSNorm', 'QKVRoPE', 'SwiGLU',
-           'CrossEntropy', 'FusedBlock', 'FusedCausalLM']
+           'save_pretrained', 'from_pretrained', 'to_transformers', 'train_kernels', 'prefill_attention', 'AddRMSNorm',
+           'QKVRoPE', 'SwiGLU', 'CrossEntropy', 'FusedBlock', 'FusedCausalLM']
 
 # %% ../nbs/07_model.ipynb #5849061e
 import json, math, warnings
@@ -588,6 +588,65 @@ void xent_fwd_bwd(const float *logits, const long *y, float *loss, float *grad, 
         }
     }
 }
+
+/* causal attention forward without gradients (a prefill): q (B, L, H, D), k, v (B, L, Hkv, D), each with strides (batch, position, head),
+   unit stride on D (a multiple of 16); out (B, L, H, D) contiguous. Per kv head its keys are first packed transposed (D x L, in kt) so that
+   16 keys' scores are 16 lanes of one FMA chain; then per block of 8 query rows: scores, exact softmax over the keys j <= i, P V. */
+#define QR 8
+void causal_attn_fwd(const float *q, const long *sq, const float *k, const long *sk, const float *v, const long *sv, float *out, float *kt,
+                     long B, long L, int H, int Hkv, int D, float scale, int nt) {
+    int G = H / Hkv; long nblk = (L + QR - 1) / QR;
+    #pragma omp parallel num_threads(nt) if(nt > 1)
+    {
+        #pragma omp for schedule(static)
+        for (long bh = 0; bh < B * Hkv; bh++) {
+            long b = bh / Hkv; int h = bh % Hkv; float *t = kt + bh * D * L;
+            for (long j = 0; j < L; j++) { const float *kj = k + b * sk[0] + j * sk[1] + h * sk[2]; for (int d = 0; d < D; d++) t[d * L + j] = kj[d]; }
+        }
+        float *S = (float *)_mm_malloc(sizeof(float) * QR * (L + 16), 64);
+        #pragma omp for schedule(dynamic, 1)
+        for (long task = 0; task < B * H * nblk; task++) {
+            long blk = nblk - 1 - task % nblk, bh = task / nblk, b = bh / H; int h = bh % H, kvh = h / G;   /* longest blocks first */
+            long i0 = blk * QR, n = i0 + QR < L ? i0 + QR : L;           /* rows i0..n-1 see keys 0..n-1 */
+            const float *qr[QR]; const float *t = kt + (b * Hkv + kvh) * D * L;
+            for (int r = 0; r < QR; r++) qr[r] = q + b * sq[0] + (i0 + r < n ? i0 + r : n - 1) * sq[1] + h * sq[2];
+            for (long j = 0; j < n; j += 16) {
+                __mmask16 m = n - j >= 16 ? 0xFFFF : (__mmask16)((1u << (n - j)) - 1);
+                __m512 acc[QR];
+                for (int r = 0; r < QR; r++) acc[r] = _mm512_setzero_ps();
+                for (int d = 0; d < D; d++) {
+                    __m512 kv = _mm512_maskz_loadu_ps(m, t + d * L + j);
+                    for (int r = 0; r < QR; r++) acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(qr[r][d]), kv, acc[r]);
+                }
+                for (int r = 0; r < QR; r++) _mm512_storeu_ps(S + r * (L + 16) + j, _mm512_mul_ps(acc[r], _mm512_set1_ps(scale)));
+            }
+            for (int r = 0; r < QR; r++) {                               /* softmax of row i over keys 0..i; zero beyond */
+                float *s = S + r * (L + 16); long i = i0 + r < n ? i0 + r : n - 1, c = i + 1;
+                __m512 mx = _mm512_set1_ps(-INFINITY), sum = _mm512_setzero_ps();
+                for (long j = 0; j < c; j += 16) mx = _mm512_max_ps(mx, _mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY), c - j >= 16 ? 0xFFFF : (__mmask16)((1u << (c - j)) - 1), s + j));
+                __m512 M = _mm512_set1_ps(_mm512_reduce_max_ps(mx));
+                for (long j = 0; j < c; j += 16) {
+                    __mmask16 m = c - j >= 16 ? 0xFFFF : (__mmask16)((1u << (c - j)) - 1);
+                    __m512 e = _mm512_maskz_mov_ps(m, exp16(_mm512_sub_ps(_mm512_loadu_ps(s + j), M)));
+                    _mm512_storeu_ps(s + j, e); sum = _mm512_add_ps(sum, e);
+                }
+                float inv = 1.f / _mm512_reduce_add_ps(sum);
+                for (long j = 0; j < c; j++) s[j] *= inv;
+                for (long j = c; j < n; j++) s[j] = 0.f;
+            }
+            for (int dv = 0; dv < D; dv += 16) {                         /* out rows = P V, 16 output columns at a time */
+                __m512 acc[QR];
+                for (int r = 0; r < QR; r++) acc[r] = _mm512_setzero_ps();
+                for (long j = 0; j < n; j++) {
+                    __m512 vv = _mm512_loadu_ps(v + b * sv[0] + j * sv[1] + kvh * sv[2] + dv);
+                    for (int r = 0; r < QR; r++) acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(S[r * (L + 16) + j]), vv, acc[r]);
+                }
+                for (int r = 0; r < QR && i0 + r < n; r++) _mm512_storeu_ps(out + ((b * L + i0 + r) * H + h) * D + dv, acc[r]);
+            }
+        }
+        _mm_free(S);
+    }
+}
 """
 
 
@@ -603,12 +662,24 @@ def train_kernels() -> tuple[ctypes.CDLL | None, str]:
         lib.qkv_rope_bwd.argtypes = [P, P, P, P, P, P, P, P, P, Li, Li, I, I, I, I]
         lib.swiglu_fwd.argtypes, lib.swiglu_bwd.argtypes = [P, P, P, Li, I], [P, P, P, P, P, Li, I]
         lib.xent_fwd_bwd.argtypes = [P, P, P, P, Li, I, I]
+        lib.causal_attn_fwd.argtypes = [P, P, P, P, P, P, P, P, Li, Li, I, I, I, Fl, I]
     return lib, why
 
 
 def _p(t: torch.Tensor | None) -> int | None:
     "A tensor's address for the C kernels (None stays NULL)."
     return None if t is None else t.data_ptr()
+
+
+def prefill_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, lib: ctypes.CDLL) -> torch.Tensor:
+    "Causal attention without gradients by the C kernel: q (B, L, H, D) over k, v (B, L, Hkv, D) -> (B, L, H, D); D a multiple of 16."
+    B, L, H, D = q.shape
+    Hkv = k.size(2)
+    g = [t if t.stride(-1) == 1 else t.contiguous() for t in (q, k, v)]
+    st = [torch.tensor(t.stride()[:3], dtype=torch.long) for t in g]
+    out, kt = q.new_empty(B, L, H, D), q.new_empty(B * Hkv * D * L)
+    lib.causal_attn_fwd(_p(g[0]), _p(st[0]), _p(g[1]), _p(st[1]), _p(g[2]), _p(st[2]), _p(out), _p(kt), B, L, H, Hkv, D, D ** -0.5, torch.get_num_threads())
+    return out
 
 
 class AddRMSNorm(torch.autograd.Function):
@@ -702,7 +773,7 @@ def _fused_rms(x: torch.Tensor, w: torch.Tensor, eps: float) -> torch.Tensor:
     return w * (xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + eps)).type_as(x)
 
 
-FUSED_KERNELS = ("norm", "rope", "swiglu", "xent")
+FUSED_KERNELS = ("norm", "rope", "swiglu", "xent", "attn")
 
 
 class FusedBlock(nn.Module):
@@ -724,10 +795,8 @@ class FusedBlock(nn.Module):
         H, Hkv, D = c.num_attention_heads, c.num_key_value_heads, c.head_dim
         x, h = m.add_norm(x, delta, self.ln1)
         q, k, v = m.qkv_rope(m.linear(h, self.qkv).view(B, L, H + 2 * Hkv, D), cos, sin, self.qk_norm)
-        q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
-        out = F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=H != Hkv)
-        x, h = m.add_norm(x, m.linear(out.transpose(1, 2).reshape(B, L, H * D), self.o), self.ln2)
-        return x, m.linear(m.swiglu(m.linear(h, self.gate), m.linear(h, self.up)), self.down), (k, v)
+        x, h = m.add_norm(x, m.linear(m.attention(q, k, v), self.o), self.ln2)
+        return x, m.linear(m.swiglu(m.linear(h, self.gate), m.linear(h, self.up)), self.down), (k.transpose(1, 2), v.transpose(1, 2))
 
 
 class FusedCausalLM(nn.Module):
@@ -771,6 +840,13 @@ class FusedCausalLM(nn.Module):
         if qk_norm is not None: qk = torch.cat([_fused_rms(qk[:, :, :H], qk_norm[0], eps), _fused_rms(qk[:, :, H:], qk_norm[1], eps)], 2)
         qk = (qk * cos + qk.roll(D // 2, -1) * sin).to(qkv.dtype)      # RoPE on every query and key head at once
         return qk[:, :, :H], qk[:, :, H:], v
+
+    def attention(self, q, k, v):
+        "Causal attention of q (B, L, H, D) over k, v (B, L, Hkv, D) -> (B, L, H * D): the C kernel in a float32 prefill, else SDPA with GQA inside."
+        B, L, H, D = q.shape
+        if not torch.is_grad_enabled() and D % 16 == 0 and self._c("attn", q, k, v): return prefill_attention(q, k, v, self.lib).view(B, L, H * D)
+        out = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), is_causal=True, enable_gqa=H != k.size(2))
+        return out.transpose(1, 2).reshape(B, L, H * D)
 
     def swiglu(self, g, u):
         "silu(g) * u."

@@ -181,3 +181,40 @@ def test_torch_fallback_without_a_compiler(monkeypatch):
     a, b = fallback(x, labels=x), plain(x, labels=x)
     a.loss.backward()
     assert abs(a.loss.item() - b.loss.item()) < 1e-5 and fallback.layers[0].qkv.grad is not None
+
+
+@needs_lib
+@pytest.mark.parametrize("shape", [(1, 67, 8, 2, 64), (2, 9, 4, 4, 16), (1, 1, 2, 1, 32)])   # ragged blocks, MHA, a single token
+def test_prefill_attention_matches_sdpa(shape):
+    from minimind.model import prefill_attention
+    B, L, H, Hkv, D = shape
+    g = torch.Generator().manual_seed(5)
+    q = torch.randn(B, H, L, D, generator=g).transpose(1, 2)                   # strided, as a transposed view
+    k, v = torch.randn(B, L, Hkv, D, generator=g), torch.randn(B, L, Hkv, D, generator=g)
+    ref = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), is_causal=True, enable_gqa=H != Hkv).transpose(1, 2)
+    outs = []
+    for n in (1, 2):
+        torch.set_num_threads(n)
+        outs.append(prefill_attention(q, k, v, LIB))
+    assert torch.equal(outs[0], outs[1])
+    assert (outs[0] - ref).abs().max() <= 1e-6 * ref.abs().max(), (outs[0] - ref).abs().max()
+
+
+@needs_lib
+def test_prefill_uses_the_attention_kernel_only_without_gradients():
+    plain, fused = _pair(hidden_size=128, num_attention_heads=2, num_key_value_heads=1)
+    x = torch.randint(3, 6400, (1, 40))
+    with torch.no_grad():
+        a, b = fused(x, use_cache=True, logits_to_keep=1), plain(x, use_cache=True)
+    assert (a.logits[:, -1] - b.logits[:, -1]).abs().max() < 1e-5
+    assert all((u[1] - w[1]).abs().max() < 1e-5 for u, w in zip(a.past_key_values, b.past_key_values))   # values cached as plain's
+    calls = []
+    import minimind.model as mm
+    real = mm.prefill_attention
+    mm.prefill_attention = lambda *args: calls.append(1) or real(*args)
+    try:
+        with torch.no_grad(): fused(x)
+        fused(x, labels=x).loss.backward()
+    finally:
+        mm.prefill_attention = real
+    assert len(calls) == len(fused.layers)                                      # the no-grad forward only
