@@ -218,3 +218,19 @@ def test_prefill_uses_the_attention_kernel_only_without_gradients():
     finally:
         mm.prefill_attention = real
     assert len(calls) == len(fused.layers)                                      # the no-grad forward only
+
+
+def test_torch_fallback_without_avx512(monkeypatch):
+    import minimind.generate as gen
+    plain, _ = _pair()
+    saved = dict(_KERNELS)
+    _KERNELS.clear()
+    monkeypatch.setattr(gen, "cpu_flags", lambda: {"avx2", "fma"})               # a CPU without AVX-512
+    try:
+        lib, why = train_kernels()
+        fallback = FusedCausalLM(plain)
+    finally:
+        _KERNELS.clear(); _KERNELS.update(saved)
+    assert lib is None and "CPU lacks" in why and "avx512f" in why and fallback.kernels == frozenset()
+    x = torch.randint(3, 6400, (1, 20))
+    with torch.no_grad(): assert (fallback(x).logits - plain(x).logits).abs().max() < 1e-5
