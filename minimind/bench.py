@@ -6,12 +6,12 @@
 __all__ = ['BENCH_THREADS', 'PRECISIONS', 'BENCHMARKS', 'sync', 'interleaved_medians', 'is_dense_kernel', 'KernelTimer',
            'kernel_seconds', 'bench_row', 'skipped_row', 'resolve_device', 'have_transformers', 'bench_config',
            'model_pair', 'pinned_threads', 'bench_clock', 'model_trio', 'train_step_fn', 'prefill_fn', 'kernel_bound',
-           'bench_train', 'bench_prefill', 'mkl_packed_gemm', 'grads_fn', 'fusion_pairs', 'bench_fusions',
-           'bench_decode', 'bench_decode_paths', 'bench_batching', 'bench_flash', 'bench_moe', 'run_bench',
-           'format_table', 'bench_context', 'add_bench_args', 'bench_from_args']
+           'load_average', 'bench_train', 'bench_prefill', 'mkl_packed_gemm', 'grads_fn', 'fusion_pairs',
+           'bench_fusions', 'bench_decode', 'bench_decode_paths', 'bench_batching', 'bench_flash', 'bench_moe',
+           'run_bench', 'format_table', 'bench_context', 'add_bench_args', 'bench_from_args']
 
 # %% ../nbs/22_bench.ipynb #ab531dd2
-import argparse, contextlib, json, statistics, sys, tempfile, time
+import argparse, contextlib, json, os, statistics, sys, tempfile, time
 from pathlib import Path
 from typing import Callable
 
@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from .model import MiniMindConfig, MiniMindForCausalLM, FusedCausalLM
+from .model import MiniMindConfig, MiniMindForCausalLM, FusedCausalLM, train_kernels, AddRMSNorm, QKVRoPE, SwiGLU, CrossEntropy, prefill_attention
 from .generate import generate, FastDecoder, fast_generate, read_bandwidth, decode_bytes_per_token
 from .model import to_transformers
 from .serve import mixed_workload, run_workload
@@ -141,8 +141,8 @@ def model_trio(config: MiniMindConfig, device: torch.device, seed: int = 0) -> d
 
 
 def train_step_fn(model, x: Tensor, amp_dtype, lr: float = 1e-3) -> Callable[[], Tensor]:
-    "A closure doing one forward + backward + AdamW step on batch x (labels = x); it returns the loss."
-    opt = torch.optim.AdamW(model.parameters(), lr=lr)
+    "A closure doing one forward + backward + fused AdamW step on batch x (labels = x); it returns the loss."
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, fused=True)
     def step() -> Tensor:
         with autocast_ctx(x.device, amp_dtype): loss = model(input_ids=x, labels=x).loss
         loss.backward(); opt.step(); opt.zero_grad(set_to_none=True)
@@ -169,13 +169,20 @@ def kernel_bound(fn: Callable[[], object], device: torch.device, calls: int = 3,
     return f"; matmul+attention kernels are {share:.0%} of transformers' time, so zero overhead would cap ours at {1 / share:.2f}x"
 
 
+def load_average() -> str:
+    "The machine's 1-minute load average (`uptime`), what a timing on a shared machine must be read with; '?' where the OS has none."
+    try: return f"{os.getloadavg()[0]:.2f}"
+    except (OSError, AttributeError): return "?"
+
+
 def _trio_rows(bench: str, work: float, t: dict, prec: str, what: str, agree: str, bound: str, clock: Callable) -> list[dict]:
     "Rows 'bench/prec ours reference' and 'bench/prec ours fast', each against transformers at the same precision."
     hf = t["transformers"]
     return [bench_row(f"{bench}/{prec} ours {side}", work / t[side], work / hf, "tokens/s",
                       f"{what}, {prec}{' autocast' if prec == 'bf16' else ''}; {agree}; {t[side] * 1e3:.1f} vs {hf * 1e3:.1f} ms"
                       + (f", fast/reference {t['reference'] / t['fast']:.2f}x" if side == "fast" else "")
-                      + f"; {torch.get_num_threads()} thread(s), {'CPU' if clock is time.thread_time else 'wall'} time" + (bound if prec == "fp32" else ""))
+                      + f"; {torch.get_num_threads()} thread(s), {'CPU' if clock is time.thread_time else 'wall'} time, load {load_average()}"
+                      + (bound if prec == "fp32" else ""))
             for side in ("reference", "fast")]
 
 
@@ -199,7 +206,7 @@ def bench_train(quick: bool, device: torch.device) -> list[dict]:
                            f"from fp32's {fp32_loss:.4f}")
             t = interleaved_medians(steps, rounds, device, warmup=0, clock=clock)
             bound = "" if quick else kernel_bound(steps["transformers"], device, clock=clock)
-            rows += _trio_rows("train", B * L, t, prec, f"{B}x{L} tokens, AdamW (same on all sides)", agree, bound, clock)
+            rows += _trio_rows("train", B * L, t, prec, f"{B}x{L} tokens, fused AdamW (same on all sides)", agree, bound, clock)
     return rows
 
 
@@ -286,6 +293,34 @@ def fusion_pairs(config: MiniMindConfig, B: int, L: int, P: int, device: torch.d
         "bf16-casts": (prefill_mm(mats_bf16), prefill_mm(mats),
                        f"a {P}-token prefill's four matmuls under bf16 autocast: weights cast once (kept) vs cast by autocast on every call"),
     }
+    lib, why = train_kernels()
+    if lib is not None and device.type == "cpu":                   # chapter 07's C kernels vs the torch ops they replace (its fallback)
+        xa, a, w, qkv = leaf(B, L, d), leaf(B, L, d), leaf(d), leaf(B, L, H + 2 * Hkv, D)
+        gg, uu, logits = leaf(B, L, I), leaf(B, L, I), leaf(T, c.vocab_size)
+        y = torch.randint(0, c.vocab_size, (T,), generator=g).to(device)
+        cos1, eps = cos[:, None].contiguous(), c.rms_norm_eps
+        def torch_rope(t):
+            qk, v = t[:, :, :H + Hkv], t[:, :, H + Hkv:]
+            qk = qk * cos1 + qk.roll(D // 2, -1) * sin_signed
+            return qk[:, :, :H], qk[:, :, H:], v
+        pairs.update({
+            "c-norm": (grads_fn(lambda x, a, w: AddRMSNorm.apply(x, a, w, eps, lib), [xa, a, w]),
+                       grads_fn(lambda x, a, w: (lambda s: (s, F.rms_norm(s, (d,), w, eps)))(x + a), [xa, a, w]),
+                       "C: residual add + RMSNorm in one pass, its backward (dx, dw) in one vs x + a, then F.rms_norm"),
+            "c-rope": (grads_fn(lambda t: QKVRoPE.apply(t, cos1, sin_signed, H, Hkv, lib), [qkv]), grads_fn(torch_rope, [qkv]),
+                       "C: q, k, v out of the QKV product with RoPE in one pass, backward into one gradient vs roll/multiply/add and views"),
+            "c-swiglu": (grads_fn(lambda g_, u_: SwiGLU.apply(g_, u_, lib), [gg, uu]), grads_fn(lambda g_, u_: F.silu(g_) * u_, [gg, uu]),
+                         "C: silu(g)*u and its backward (dg, du) in one pass each vs F.silu, multiply and their backwards"),
+            "c-xent": (grads_fn(lambda z: CrossEntropy.apply(z, y, lib), [logits]), grads_fn(lambda z: F.cross_entropy(z, y), [logits]),
+                       f"C: cross-entropy over {c.vocab_size} logits with its gradient in the same pass vs log-softmax, NLL and their backwards"),
+        })
+        if D % 16 == 0:
+            qp, kp, vp = (torch.randn(1, P, n_, D, generator=g).to(device) for n_ in (H, Hkv, Hkv))
+            sdpa = lambda: (F.scaled_dot_product_attention(qp.transpose(1, 2), kp.transpose(1, 2), vp.transpose(1, 2), is_causal=True,
+                                                           enable_gqa=H != Hkv).transpose(1, 2).reshape(1, P, H * D),)
+            pairs["c-attn"] = (lambda: (prefill_attention(qp, kp, vp, lib).view(1, P, H * D),), sdpa,
+                               f"C: causal attention of a {P}-token prefill (keys packed transposed, exact softmax per block of 8 rows) vs SDPA's flash kernel")
+    elif device.type == "cpu": pairs["c-kernels"] = None, None, why      # a skipped row: the reason the kernels did not build
     if device.type == "cpu" and mkl_packed_gemm():
         pairs["fp32-packed"] = (prefill_packed(True), prefill_packed(False),
                                 f"a {P}-token prefill's four float32 matmuls: weights packed once for MKL's GEMM vs F.linear (candidate, not used)")
@@ -299,12 +334,14 @@ def bench_fusions(quick: bool, device: torch.device) -> list[dict]:
     n, rows = config.num_hidden_layers, []
     with pinned_threads(None if quick else BENCH_THREADS):
         for name, (fast, plain, what) in fusion_pairs(config, B, L, P, device).items():
+            if fast is None:
+                rows.append(skipped_row(f"fusions/{name}", "calls/s", what)); continue
             a, b = [torch.cat([t.float().reshape(-1) for t in f()]) for f in (fast, plain)]    # outputs, then gradients
             err = ((a - b).abs().max() / b.abs().max()).item()
             if err > 1e-5: raise RuntimeError(f"fusions/{name}: the two versions differ by {err:.1e} (relative)")
             t = interleaved_medians({"fast": fast, "plain": plain}, rounds, device, clock=time.perf_counter if quick else bench_clock())
-            per = n * (2 if name == "rmsnorm" else 1)                  # two norms per layer
-            where = "prefill" if name in ("bf16-casts", "fp32-packed") else "training step"
+            per = 1 if name == "c-xent" else n * (2 if name in ("rmsnorm", "c-norm") else 1)   # two norms per layer, one loss
+            where = "prefill" if name in ("bf16-casts", "fp32-packed", "c-attn") else "training step"
             rows.append(bench_row(f"fusions/{name}", 1 / t["fast"], 1 / t["plain"], "calls/s",
                                   f"{what}; agree to {err:.0e}; {t['fast'] * 1e3:.2f} vs {t['plain'] * 1e3:.2f} ms per call, "
                                   f"{(t['plain'] - t['fast']) * per * 1e3:+.1f} ms per {where} ({per} calls)"
@@ -317,7 +354,7 @@ def bench_fusions(quick: bool, device: torch.device) -> list[dict]:
         rows.append(bench_row("fusions/adamw", 1 / t["fast"], 1 / t["plain"], "steps/s",
                               f"AdamW(fused=True) vs the default per-parameter loop, {model.num_parameters() / 1e6:.1f} M parameters: "
                               f"{t['fast'] * 1e3:.1f} vs {t['plain'] * 1e3:.1f} ms per step; an optimizer choice open to both sides, "
-                              "so the train rows use the default on all three"))
+                              "so the train rows use it on all three"))
     return rows
 
 
@@ -517,10 +554,10 @@ def format_table(rows: list[dict]) -> str:
 
 # %% ../nbs/22_bench.ipynb #4dd1ef37
 def bench_context(device: str | None = None) -> dict:
-    "What a result depends on: device, threads, torch and transformers versions, Python."
+    "What a result depends on: device, threads, load average, torch and transformers versions, Python."
     try: import transformers; hf = transformers.__version__
     except ImportError: hf = None
-    return {"device": str(resolve_device(device)), "threads": torch.get_num_threads(), "torch": torch.__version__,
+    return {"device": str(resolve_device(device)), "threads": torch.get_num_threads(), "load": load_average(), "torch": torch.__version__,
             "transformers": hf, "python": sys.version.split()[0]}
 
 

@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['KERNEL_C', 'apply_repetition_penalty', 'apply_presence_frequency_penalty', 'apply_temperature', 'top_k_filter',
            'top_p_filter', 'sample_next', 'cache_length', 'stream_generate', 'generate', 'stream_text', 'ChatSession',
-           'cpu_flags', 'decode_kernels', 'quantize_q8_blocks', 'DecodeLinear', 'CMat', 'CLayer', 'CStep',
+           'cpu_flags', 'build_c', 'decode_kernels', 'quantize_q8_blocks', 'DecodeLinear', 'CMat', 'CLayer', 'CStep',
            'FastDecoder', 'fast_generate', 'read_bandwidth', 'decode_bytes_per_token']
 
 # %% ../nbs/18_generate.ipynb #a1578c43
@@ -419,34 +419,40 @@ def cpu_flags() -> set[str]:
 
 _KERNELS: dict = {}
 
-def decode_kernels() -> tuple[ctypes.CDLL | None, str]:
-    "The C GEMV kernels (compiled once with `cc` into ~/.cache/minimind, loaded with ctypes) and a note; (None, why) when unavailable."
-    if "lib" in _KERNELS: return _KERNELS["lib"], _KERNELS["why"]
-    lib, missing, cc = None, {"avx512f", "avx512bw", "avx512_vnni"} - cpu_flags(), shutil.which(os.environ.get("CC", "cc"))
+def build_c(name: str, source: str, need: set[str], what: str) -> tuple[ctypes.CDLL | None, str]:
+    "C source compiled once with `cc` (-O3 -march=native -fopenmp) into ~/.cache/minimind and loaded with ctypes, and a note; (None, why) without a compiler or a needed CPU flag."
+    if name in _KERNELS: return _KERNELS[name]
+    lib, missing, cc = None, need - cpu_flags(), shutil.which(os.environ.get("CC", "cc"))
     if missing: why = f"CPU lacks {sorted(missing)}"
     elif cc is None: why = f"no C compiler ({os.environ.get('CC', 'cc')}) on PATH"
     else:
         cache = Path(os.environ.get("MINIMIND_CACHE", Path.home() / ".cache" / "minimind"))
         flags = ["-O3", "-march=native", "-fopenmp", "-shared", "-fPIC"]
-        so = cache / f"decode_kernels_{hashlib.sha256((KERNEL_C + ' '.join(flags)).encode()).hexdigest()[:16]}.so"
+        so = cache / f"{name}_{hashlib.sha256((source + ' '.join(flags)).encode()).hexdigest()[:16]}.so"
         try:
             if not so.exists():
                 cache.mkdir(parents=True, exist_ok=True)
                 with tempfile.TemporaryDirectory(dir=cache) as d:
                     src, out = Path(d) / "kernels.c", Path(d) / "kernels.so"
-                    src.write_text(KERNEL_C)
+                    src.write_text(source)
                     subprocess.run([cc, *flags, str(src), "-o", str(out)], check=True, capture_output=True, text=True)
                     os.replace(out, so)                                      # atomic: a parallel build never sees half a file
-            lib = ctypes.CDLL(str(so))
-            P, I = ctypes.c_void_p, ctypes.c_int
-            lib.gemv_f32.argtypes, lib.gemv_f32.restype = [P, P, P, I, I, I], None
-            lib.quantize_q8.argtypes, lib.quantize_q8.restype = [P, I, P, P, P], None
-            lib.gemv_q8.argtypes, lib.gemv_q8.restype = [P, P, P, P, P, P, I, I, I], None
-            lib.decode_step.argtypes, lib.decode_step.restype = [P, I, I, P], None
-            why = f"C kernels {so.name} (AVX-512 FMA fp32, VNNI int8)"
+            lib, why = ctypes.CDLL(str(so)), f"C kernels {so.name} ({what})"
         except (OSError, subprocess.CalledProcessError) as e:
             lib, why = None, f"building the C kernels failed: {(getattr(e, 'stderr', '') or str(e)).strip()[:300]}"
-    _KERNELS.update(lib=lib, why=why)
+    _KERNELS[name] = lib, why
+    return lib, why
+
+
+def decode_kernels() -> tuple[ctypes.CDLL | None, str]:
+    "The C GEMV kernels (KERNEL_C, built by `build_c`) with their argument types, and a note; (None, why) when unavailable."
+    lib, why = build_c("decode_kernels", KERNEL_C, {"avx512f", "avx512bw", "avx512_vnni"}, "AVX-512 FMA fp32, VNNI int8")
+    if lib is not None:
+        P, I = ctypes.c_void_p, ctypes.c_int
+        lib.gemv_f32.argtypes, lib.gemv_f32.restype = [P, P, P, I, I, I], None
+        lib.quantize_q8.argtypes, lib.quantize_q8.restype = [P, I, P, P, P], None
+        lib.gemv_q8.argtypes, lib.gemv_q8.restype = [P, P, P, P, P, P, I, I, I], None
+        lib.decode_step.argtypes, lib.decode_step.restype = [P, I, I, P], None
     return lib, why
 
 # %% ../nbs/18_generate.ipynb #79172473

@@ -75,3 +75,162 @@ def test_chapter09_loss_and_padding():
     batch["attention_mask"][0, -3:] = 0
     with pytest.raises(NotImplementedError, match="padding masks"):
         lm_loss(fused, batch)
+
+
+# Chapter 07's C kernels (AddRMSNorm, QKVRoPE, SwiGLU, CrossEntropy): each against the torch ops it replaces, on shapes with
+# ragged tails (widths not a multiple of 16 lanes, an odd head size for RoPE's scalar path), bits equal on 1 and 2 threads,
+# and the torch fallback without a compiler.
+import os
+import torch.nn.functional as F
+from minimind.model import train_kernels, AddRMSNorm, QKVRoPE, SwiGLU, CrossEntropy, FUSED_KERNELS
+from minimind.generate import _KERNELS
+
+LIB, WHY = train_kernels()
+needs_lib = pytest.mark.skipif(LIB is None, reason=f"no C training kernels here: {WHY}")
+
+
+def _cases(D: int = 64, d: int = 72, V: int = 1003):
+    "name -> (kernel fn, torch fn, inputs): the kernels and chapter 07's torch fallback, on leaves with tails."
+    g = torch.Generator().manual_seed(3)
+    leaf = lambda *s: torch.randn(*s, generator=g).requires_grad_()
+    B, L, H, Hkv = 2, 7, 3, 1
+    ang = torch.randn(L, 1, D, generator=g)
+    cos, sin = ang.cos(), ang.sin()                                           # any table: the kernel must apply it as given
+    def torch_rope(t):
+        qk, v = t[:, :, :H + Hkv], t[:, :, H + Hkv:]
+        qk = qk * cos + qk.roll(D // 2, -1) * sin
+        return qk[:, :, :H], qk[:, :, H:], v
+    y = torch.randint(0, V, (B * L,), generator=g)
+    return {
+        "norm": (lambda x, a, w: AddRMSNorm.apply(x, a, w, 1e-5, LIB), lambda x, a, w: (x + a, F.rms_norm(x + a, (d,), w, 1e-5)),
+                 [leaf(B, L, d), leaf(B, L, d), leaf(d)]),
+        "norm-only": (lambda x, w: AddRMSNorm.apply(x, None, w, 1e-5, LIB), lambda x, w: F.rms_norm(x, (d,), w, 1e-5), [leaf(B, L, d), leaf(d)]),
+        "rope": (lambda t: QKVRoPE.apply(t, cos, sin, H, Hkv, LIB), torch_rope, [leaf(B, L, H + 2 * Hkv, D)]),
+        "swiglu": (lambda a, b: SwiGLU.apply(a, b, LIB), lambda a, b: F.silu(a) * b, [leaf(B, L, 3 * d) * 4, leaf(B, L, 3 * d)]),
+        "xent": (lambda z: CrossEntropy.apply(z, y, LIB), lambda z: F.cross_entropy(z, y), [leaf(B * L, V) * 5]),
+    }
+
+
+def _outs_and_grads(fn, inputs, weights):
+    "fn's outputs, and the gradients of sum(weights[i] * outputs[i]) for every input: random output gradients, not ones."
+    inputs = [t.detach().requires_grad_() for t in inputs]
+    outs = fn(*inputs)
+    outs = outs if isinstance(outs, tuple) else (outs,)
+    grads = torch.autograd.grad(sum((o * w).sum() for o, w in zip(outs, weights)), inputs)
+    return [o.detach() for o in outs] + list(grads)
+
+
+@needs_lib
+@pytest.mark.parametrize("D", [64, 12])                                       # 64: AVX-512 RoPE path; 12: its scalar path
+@pytest.mark.parametrize("name", ["norm", "norm-only", "rope", "swiglu", "xent"])
+def test_kernel_matches_torch_ops(name, D):
+    fast, ref, inputs = _cases(D)[name]
+    g = torch.Generator().manual_seed(4)
+    weights = [torch.randn(o.shape, generator=g) for o in (ref(*inputs) if isinstance(ref(*inputs), tuple) else (ref(*inputs),))]
+    a, b = _outs_and_grads(fast, inputs, weights), _outs_and_grads(ref, inputs, weights)
+    assert len(a) == len(b)
+    for u, v in zip(a, b):                                                     # outputs, then every input's gradient
+        assert u.shape == v.shape
+        assert (u - v).abs().max() <= 2e-6 * v.abs().max() + 1e-7, (name, (u - v).abs().max().item(), v.abs().max().item())
+
+
+@needs_lib
+@pytest.mark.parametrize("name", ["norm", "rope", "swiglu", "xent"])
+def test_kernel_same_bits_on_one_and_two_threads(name):
+    fast, _, inputs = _cases(d=520, V=6400)[name]                              # enough rows for 32-row blocks and both threads
+    weights = [torch.ones(o.shape) for o in (fast(*inputs) if isinstance(fast(*inputs), tuple) else (fast(*inputs),))]
+    runs = []
+    for n in (1, 2):
+        torch.set_num_threads(n)
+        runs.append(_outs_and_grads(fast, inputs, weights))
+    assert all(torch.equal(u, v) for u, v in zip(*runs)), name
+
+
+@needs_lib
+def test_kernels_in_the_model_and_bad_input():
+    plain, fused = _pair(hidden_size=128, num_attention_heads=2, num_key_value_heads=1)   # head size 64
+    assert fused.kernels == frozenset(FUSED_KERNELS) and "train_kernels" in fused.kernels_note
+    torch_only = FusedCausalLM(plain, kernels=())
+    x = torch.randint(3, 6400, (2, 33), generator=torch.Generator().manual_seed(2)); y = x.clone(); y[0, :9] = -100
+    losses = []
+    for m in (plain, fused, torch_only):
+        out = m(x, labels=y); out.loss.backward()
+        losses.append(out.loss.item())
+    sd_grads = [{n: p.grad for n, p in m.named_parameters()} for m in (fused, torch_only)]
+    assert abs(losses[0] - losses[1]) < 1e-5 and abs(losses[1] - losses[2]) < 1e-5
+    for n, gp in sd_grads[1].items():
+        assert (sd_grads[0][n] - gp).abs().max() <= 1e-5 * gp.abs().max(), n
+    with pytest.raises(ValueError, match="unknown kernels"):
+        FusedCausalLM(plain, kernels=("norm", "flash"))
+    with pytest.raises(IndexError, match="targets must lie in"):
+        CrossEntropy.apply(torch.randn(3, 10), torch.tensor([1, 10, 2]), LIB)
+
+
+def test_torch_fallback_without_a_compiler(monkeypatch):
+    plain, fused = _pair()
+    saved = dict(_KERNELS)
+    _KERNELS.clear()
+    monkeypatch.setenv("CC", "no-such-compiler")
+    try:
+        lib, why = train_kernels()
+        fallback = FusedCausalLM(plain)
+    finally:
+        _KERNELS.clear(); _KERNELS.update(saved)
+    assert lib is None and "no C compiler" in why and fallback.kernels == frozenset() and "no C compiler" in fallback.kernels_note
+    x = torch.randint(3, 6400, (2, 24))
+    a, b = fallback(x, labels=x), plain(x, labels=x)
+    a.loss.backward()
+    assert abs(a.loss.item() - b.loss.item()) < 1e-5 and fallback.layers[0].qkv.grad is not None
+
+
+@needs_lib
+@pytest.mark.parametrize("shape", [(1, 67, 8, 2, 64), (2, 9, 4, 4, 16), (1, 1, 2, 1, 32)])   # ragged blocks, MHA, a single token
+def test_prefill_attention_matches_sdpa(shape):
+    from minimind.model import prefill_attention
+    B, L, H, Hkv, D = shape
+    g = torch.Generator().manual_seed(5)
+    q = torch.randn(B, H, L, D, generator=g).transpose(1, 2)                   # strided, as a transposed view
+    k, v = torch.randn(B, L, Hkv, D, generator=g), torch.randn(B, L, Hkv, D, generator=g)
+    ref = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), is_causal=True, enable_gqa=H != Hkv).transpose(1, 2)
+    outs = []
+    for n in (1, 2):
+        torch.set_num_threads(n)
+        outs.append(prefill_attention(q, k, v, LIB))
+    assert torch.equal(outs[0], outs[1])
+    assert (outs[0] - ref).abs().max() <= 1e-6 * ref.abs().max(), (outs[0] - ref).abs().max()
+
+
+@needs_lib
+def test_prefill_uses_the_attention_kernel_only_without_gradients():
+    plain, fused = _pair(hidden_size=128, num_attention_heads=2, num_key_value_heads=1)
+    x = torch.randint(3, 6400, (1, 40))
+    with torch.no_grad():
+        a, b = fused(x, use_cache=True, logits_to_keep=1), plain(x, use_cache=True)
+    assert (a.logits[:, -1] - b.logits[:, -1]).abs().max() < 1e-5
+    assert all((u[1] - w[1]).abs().max() < 1e-5 for u, w in zip(a.past_key_values, b.past_key_values))   # values cached as plain's
+    calls = []
+    import minimind.model as mm
+    real = mm.prefill_attention
+    mm.prefill_attention = lambda *args: calls.append(1) or real(*args)
+    try:
+        with torch.no_grad(): fused(x)
+        fused(x, labels=x).loss.backward()
+    finally:
+        mm.prefill_attention = real
+    assert len(calls) == len(fused.layers)                                      # the no-grad forward only
+
+
+def test_torch_fallback_without_avx512(monkeypatch):
+    import minimind.generate as gen
+    plain, _ = _pair()
+    saved = dict(_KERNELS)
+    _KERNELS.clear()
+    monkeypatch.setattr(gen, "cpu_flags", lambda: {"avx2", "fma"})               # a CPU without AVX-512
+    try:
+        lib, why = train_kernels()
+        fallback = FusedCausalLM(plain)
+    finally:
+        _KERNELS.clear(); _KERNELS.update(saved)
+    assert lib is None and "CPU lacks" in why and "avx512f" in why and fallback.kernels == frozenset()
+    x = torch.randint(3, 6400, (1, 20))
+    with torch.no_grad(): assert (fallback(x).logits - plain(x).logits).abs().max() < 1e-5
