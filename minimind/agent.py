@@ -6,14 +6,15 @@
 __all__ = ['MINIMIND3_CHAT_TEMPLATE', 'THINK_OPEN', 'THINK_CLOSE', 'CALL_OPEN', 'CALL_CLOSE', 'TOOL_CALL_KEYS', 'CALC_OPS',
            'CALCULATOR', 'LOOKUP', 'BOOK_TOOLS', 'JSON_TYPES', 'LOSSES', 'AGENT_SMOKE_SWEEP', 'AGENT_SWEEP',
            'AGENT_SWEEP_LR4', 'AGENT_RL_SMOKE_SWEEP', 'AGENT_RL_SWEEP', 'AGENT_RL_SWEEP_LONG', 'ARITH_QUESTIONS',
-           'POOL_SETS', 'AGENT_POOL_SMOKE_SWEEP', 'AGENT_POOL_SWEEP', 'agent_tokenizer', 'ToolCallError',
-           'AssistantMessage', 'split_reasoning', 'parse_call_block', 'split_tool_calls', 'parse_assistant',
-           'assistant_turn', 'ToolError', 'safe_calc', 'format_number', 'Tool', 'tool_registry', 'calculator',
-           'glossary_lookup', 'check_arguments', 'run_tool_call', 'AgentRollout', 'tool_messages', 'observation_text',
-           'agent_rollouts', 'final_sentence', 'tool_trace', 'direct_trace', 'tiny_agent_policy', 'model_policy',
-           'final_answer_reward', 'trace_nll', 'agent_metrics', 'agent_batch', 'episode_logprobs', 'AgentRLConfig',
-           'train_agent_rl', 'run_agent_experiment', 'agent_fact_splits', 'group_signal', 'run_agent_rl_experiment',
-           'arith_record', 'fact_records', 'pool_fact_splits', 'arith_tool_trace', 'run_agent_pool_experiment']
+           'POOL_SETS', 'AGENT_POOL_SMOKE_SWEEP', 'AGENT_POOL_SWEEP', 'AGENT_POOL_SWEEP_LONG', 'agent_tokenizer',
+           'ToolCallError', 'AssistantMessage', 'split_reasoning', 'parse_call_block', 'split_tool_calls',
+           'parse_assistant', 'assistant_turn', 'ToolError', 'safe_calc', 'format_number', 'Tool', 'tool_registry',
+           'calculator', 'glossary_lookup', 'check_arguments', 'run_tool_call', 'AgentRollout', 'tool_messages',
+           'observation_text', 'agent_rollouts', 'final_sentence', 'tool_trace', 'direct_trace', 'tiny_agent_policy',
+           'model_policy', 'final_answer_reward', 'trace_nll', 'agent_metrics', 'agent_batch', 'episode_logprobs',
+           'AgentRLConfig', 'train_agent_rl', 'run_agent_experiment', 'agent_fact_splits', 'group_signal',
+           'run_agent_rl_experiment', 'arith_record', 'fact_records', 'pool_fact_splits', 'arith_tool_trace',
+           'run_agent_pool_experiment']
 
 # %% ../nbs/17a_agent.ipynb #423803cd
 import ast, json, math, operator, re
@@ -711,3 +712,6 @@ AGENT_POOL_SMOKE_SWEEP = Sweep("ch17a_agent_pool_smoke", run=run_agent_pool_expe
 AGENT_POOL_SWEEP = Sweep("ch17a_agent_pool", run=run_agent_pool_experiment, seeds=(0, 1, 2, 3, 4),
                          config=dict(sft_steps=600, n_sft=40, rl_steps=40, prompts_per_step=4, group_size=8, lr=1e-4, loss="grpo",
                                      n_eval=200, n_signal=40, hidden_size=64), code=_AGENT_POOL_CODE)
+# the same SFT models (same seeds) with twice the GRPO steps
+AGENT_POOL_SWEEP_LONG = Sweep("ch17a_agent_pool_long", run=run_agent_pool_experiment, seeds=AGENT_POOL_SWEEP.seeds,
+                              config=AGENT_POOL_SWEEP.config | dict(rl_steps=80), code=_AGENT_POOL_CODE)
