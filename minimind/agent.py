@@ -5,14 +5,16 @@
 # %% auto #0
 __all__ = ['MINIMIND3_CHAT_TEMPLATE', 'THINK_OPEN', 'THINK_CLOSE', 'CALL_OPEN', 'CALL_CLOSE', 'TOOL_CALL_KEYS', 'CALC_OPS',
            'CALCULATOR', 'LOOKUP', 'BOOK_TOOLS', 'JSON_TYPES', 'LOSSES', 'AGENT_SMOKE_SWEEP', 'AGENT_SWEEP',
-           'AGENT_SWEEP_LR4', 'AGENT_RL_SMOKE_SWEEP', 'AGENT_RL_SWEEP', 'AGENT_RL_SWEEP_LONG', 'agent_tokenizer',
+           'AGENT_SWEEP_LR4', 'AGENT_RL_SMOKE_SWEEP', 'AGENT_RL_SWEEP', 'AGENT_RL_SWEEP_LONG', 'ARITH_QUESTIONS',
+           'POOL_SETS', 'AGENT_POOL_SMOKE_SWEEP', 'AGENT_POOL_SWEEP', 'AGENT_POOL_SWEEP_LONG', 'agent_tokenizer',
            'ToolCallError', 'AssistantMessage', 'split_reasoning', 'parse_call_block', 'split_tool_calls',
            'parse_assistant', 'assistant_turn', 'ToolError', 'safe_calc', 'format_number', 'Tool', 'tool_registry',
            'calculator', 'glossary_lookup', 'check_arguments', 'run_tool_call', 'AgentRollout', 'tool_messages',
            'observation_text', 'agent_rollouts', 'final_sentence', 'tool_trace', 'direct_trace', 'tiny_agent_policy',
            'model_policy', 'final_answer_reward', 'trace_nll', 'agent_metrics', 'agent_batch', 'episode_logprobs',
            'AgentRLConfig', 'train_agent_rl', 'run_agent_experiment', 'agent_fact_splits', 'group_signal',
-           'run_agent_rl_experiment']
+           'run_agent_rl_experiment', 'arith_record', 'fact_records', 'pool_fact_splits', 'arith_tool_trace',
+           'run_agent_pool_experiment']
 
 # %% ../nbs/17a_agent.ipynb #423803cd
 import ast, json, math, operator, re
@@ -636,3 +638,80 @@ AGENT_RL_SWEEP = Sweep("ch17a_agent_rl", run=run_agent_rl_experiment, seeds=(0, 
 # the same SFT models (same seeds) with three times the GRPO steps: does a larger gain on the RL facts carry over?
 AGENT_RL_SWEEP_LONG = Sweep("ch17a_agent_rl_long", run=run_agent_rl_experiment, seeds=AGENT_RL_SWEEP.seeds,
                             config=AGENT_RL_SWEEP.config | dict(rl_steps=90), code=_AGENT_RL_CODE)
+
+# %% ../nbs/17a_agent.ipynb #0f5b3a02
+from .data import HELD_OUT_FACTS
+
+ARITH_QUESTIONS = {("+", "en"): "What is {a} + {b}?", ("+", "zh"): "{a} 加 {b} 等于几？",
+                   ("×", "en"): "What is {a} times {b}?", ("×", "zh"): "{a} 乘以 {b} 等于几？"}   # book_arith_suite's templates
+
+
+def arith_record(a: int, b: int, op: str, lang: str) -> dict:
+    "A record shaped like `book_arith_suite`'s (its question templates, 'answer', 'lang', 'op', 'fact') for any operands >= 0."
+    if (op, lang) not in ARITH_QUESTIONS: raise ValueError(f"op must be '+' or '×' and lang 'en' or 'zh', got {op!r}, {lang!r}")
+    if min(a, b) < 0: raise ValueError(f"operands must be >= 0, got {a}, {b}")
+    return {"conversations": [{"role": "user", "content": ARITH_QUESTIONS[op, lang].format(a=a, b=b)}],
+            "answer": str(a + b if op == "+" else a * b), "lang": lang, "op": op, "fact": f"{min(a, b)} {op} {max(a, b)}"}
+
+
+def fact_records(facts: list[tuple]) -> list[dict]:
+    "Every record of the facts (op, a, b), a <= b: both operand orders (one when a == b), English then Chinese."
+    return [arith_record(x, y, op, lang) for op, a, b in facts for x, y in dict.fromkeys([(a, b), (b, a)]) for lang in ("en", "zh")]
+
+
+def pool_fact_splits(n_sft: int = 40, n_heldout: int = 300, max_operand: int = 99, seed: int = 2029) -> dict[str, list[tuple]]:
+    "Facts (op, a, b), a <= b, split by fact: 'heldout' and 'sft' sample those with a two-digit operand, 'rl' is the rest of them; chapter 08's one-digit training facts join 'sft', its held-out ones are 'heldout1'."
+    multi = [(op, a, b) for op in ("+", "×") for a in range(max_operand + 1) for b in range(max(a, 10), max_operand + 1)]
+    random.Random(seed).shuffle(multi)
+    one = [(op, a, b) for op in ("+", "×") for a in range(10) for b in range(a, 10)]
+    return {"sft": [f for f in one if f not in HELD_OUT_FACTS] + multi[n_heldout:n_heldout + n_sft],
+            "rl": multi[n_heldout + n_sft:], "heldout": multi[:n_heldout], "heldout1": [f for f in one if f in HELD_OUT_FACTS]}
+
+
+def arith_tool_trace(rec: dict) -> dict:
+    "`tool_trace` for operands of any length: call the calculator with the question's two numbers, read the result, answer."
+    a, b = re.findall(r"\d+", rec["conversations"][0]["content"])[:2]
+    call = {"id": "call_0", "type": "function",
+            "function": {"name": "calculator", "arguments": json.dumps({"expression": f"{a} {'+' if rec['op'] == '+' else '*'} {b}"})}}
+    return {"conversations": [*rec["conversations"], {"role": "assistant", "content": "", "tool_calls": [call]},
+                              {"role": "tool", "tool_call_id": "call_0", "content": run_tool_call(call, BOOK_TOOLS)},
+                              {"role": "assistant", "content": final_sentence(rec)}]}
+
+# %% ../nbs/17a_agent.ipynb #1c2133f7
+POOL_SETS = ("rl", "heldout", "heldout1")    # what the pool experiment measures: a fixed sample of RL's pool, the two held-out sets
+
+
+def run_agent_pool_experiment(seed: int = 0, sft_steps: int = 600, n_sft: int = 40, rl_steps: int = 40, prompts_per_step: int = 4,
+                              group_size: int = 8, lr: float = 1e-4, loss: str = "grpo", n_eval: int = 82, n_signal: int = 40,
+                              hidden_size: int = 64) -> dict[str, float]:
+    "One seed: tool SFT on the pool split's SFT facts, GRPO on prompts drawn from its RL pool; greedy accuracy and tool-call rate on a sample of the pool and on both held-out sets, before and after."
+    recs = {k: fact_records(v) for k, v in pool_fact_splits(n_sft).items()}
+    sets = {k: random.Random(i).sample(recs[k], min(n_eval, len(recs[k]))) for i, k in enumerate(POOL_SETS)}
+    tool = tiny_agent_policy([arith_tool_trace(r) for r in recs["sft"]], sft_steps, seed, hidden_size=hidden_size)
+    sig = group_signal(tool, sets["rl"][:n_signal], group_size, seed=seed)
+    out = {"signal_rl": sig["signal"], "sampled_rl": sig["reward"]}
+    def measure(when: str):
+        for k, r in sets.items():
+            m = agent_metrics(tool, r)
+            out.update({f"{when}_{k}": m["accuracy"], f"{when}_{k}_called": m["called"]})
+        out[f"{when}_heldout_nll"] = trace_nll(tool, [arith_tool_trace(r) for r in sets["heldout"]])
+    measure("before")
+    cfg = AgentRLConfig(steps=rl_steps, prompts_per_step=prompts_per_step, group_size=group_size, lr=lr, seed=seed)
+    hist = train_agent_rl(tool, copy.deepcopy(tool), recs["rl"], cfg, LOSSES[loss])
+    measure("after")
+    q = max(1, rl_steps // 3)      # GRPO's training reward (sampled, on prompts fresh from the pool): first and last third of the steps
+    return out | {"rl_reward_first": sum(h["reward"] for h in hist[:q]) / q, "rl_reward_last": sum(h["reward"] for h in hist[-q:]) / q}
+
+
+_AGENT_POOL_CODE = _AGENT_CODE + (group_signal, arith_record, fact_records, pool_fact_splits, arith_tool_trace)
+AGENT_POOL_SMOKE_SWEEP = Sweep("ch17a_agent_pool_smoke", run=run_agent_pool_experiment, seeds=(0,),
+                               config=dict(sft_steps=20, n_sft=40, rl_steps=2, prompts_per_step=2, group_size=2, lr=1e-4, loss="grpo",
+                                           n_eval=6, n_signal=3, hidden_size=64), code=_AGENT_POOL_CODE)
+# the measurement: 600 SFT steps on the one-digit SFT facts and 40 two-digit ones, 40 GRPO steps of 4 prompts x 8 episodes drawn
+# fresh from the pool at lr 1e-4, 200 questions per measured set, five seeds
+AGENT_POOL_SWEEP = Sweep("ch17a_agent_pool", run=run_agent_pool_experiment, seeds=(0, 1, 2, 3, 4),
+                         config=dict(sft_steps=600, n_sft=40, rl_steps=40, prompts_per_step=4, group_size=8, lr=1e-4, loss="grpo",
+                                     n_eval=200, n_signal=40, hidden_size=64), code=_AGENT_POOL_CODE)
+# the same SFT models (same seeds) with twice the GRPO steps
+AGENT_POOL_SWEEP_LONG = Sweep("ch17a_agent_pool_long", run=run_agent_pool_experiment, seeds=AGENT_POOL_SWEEP.seeds,
+                              config=AGENT_POOL_SWEEP.config | dict(rl_steps=80), code=_AGENT_POOL_CODE)
