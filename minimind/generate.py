@@ -149,6 +149,7 @@ class ChatSession:
 import ctypes, hashlib, os, shutil, subprocess, tempfile
 from pathlib import Path
 import torch.nn.functional as F
+from .model import EXP16_C               # e^x on 16 lanes, shared with chapter 07's training kernels
 
 # %% ../nbs/18_generate.ipynb #ad4d13e9
 KERNEL_C = r"""
@@ -293,22 +294,7 @@ static float dot(const float *a, const float *b, int n) {
     return _mm512_reduce_add_ps(acc);
 }
 
-/* e^x on 16 lanes (Cephes' expf: x = n ln2 + r, e^r by a degree-6 polynomial, times 2^n); about 1 ulp, as libm's expf. */
-static inline __m512 exp16(__m512 x) {
-    x = _mm512_max_ps(_mm512_min_ps(x, _mm512_set1_ps(88.37626f)), _mm512_set1_ps(-88.37626f));
-    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
-    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.f)));
-    return _mm512_scalef_ps(p, n);
-}
-
+""" + EXP16_C + r"""
 /* out = x / sqrt(mean(x^2) + eps) * w (RMSNorm, Zhang & Sennrich 2019); out may be x. */
 static void rmsnorm(const float *x, const float *w, float *out, int n, float eps) {
     float r = 1.f / sqrtf(dot(x, x, n) / n + eps);

@@ -1,11 +1,15 @@
-"""Chapter 17a's three-way fact split: the tool model's SFT facts, GRPO's RL facts and chapter 08's held-out facts.
+"""Chapter 17a's fact splits, split by fact and proven here (an operation and an unordered operand pair, in both
+operand orders and both languages), read back from the texts with chapter 08's own `content_items`.
 
-`run_agent_rl_experiment` SFTs on `tool_trace`s of split 'sft', runs GRPO on the prompts of split 'rl' and reads
-split 'heldout' as facts never trained on; these tests prove the splits are disjoint by fact (an unordered pair and
-its operation, in both operand orders and both languages), cover chapter 08's facts exactly, and that the texts
-each stage trains on mention no fact of another split (read back with chapter 08's own `content_items`).
+Three-way split (`agent_fact_splits`, `run_agent_rl_experiment`): the tool model's SFT facts, GRPO's RL facts and
+chapter 08's held-out facts; the splits cover chapter 08's facts exactly. Pool split (`pool_fact_splits`,
+`run_agent_pool_experiment`): SFT facts, GRPO's pool of thousands of RL facts and 300 held-out two-digit facts, plus
+chapter 08's held-out one-digit facts ('heldout1'); the pool is large enough that a run draws hardly any fact twice, and
+the generator reproduces chapter 08's suite. For both: the texts each stage trains on mention only their own split's
+facts, and the experiment hands each stage its own split.
 """
-from minimind.agent import AGENT_RL_SWEEP, agent_fact_splits, agent_tokenizer, run_agent_rl_experiment, tool_trace
+from minimind.agent import (AGENT_POOL_SWEEP, AGENT_RL_SWEEP, agent_fact_splits, agent_tokenizer, arith_record, arith_tool_trace,
+                            fact_records, pool_fact_splits, run_agent_pool_experiment, run_agent_rl_experiment, tool_trace)
 from minimind.data import HELD_OUT_FACTS, book_arith_suite, content_items, content_split
 
 
@@ -13,6 +17,32 @@ def facts(records: list) -> set:
     "Chapter 08's fact keys (op, min, max) that the records' questions mention."
     return {f for r in records for f in content_items(r["conversations"][0]["content"])}
 
+
+def trace_facts(records: list) -> set:
+    "The fact keys that the records' whole rendered conversations mention (question, call, tool result, answer)."
+    tok = agent_tokenizer()
+    return {i for r in records for i in content_items(tok.apply_chat_template(r["conversations"])) if len(i) == 3 and i[0] in "+×"}
+
+
+def assert_facts_travel_together(splits: dict) -> None:
+    "Every fact's records sit in one split with both languages and both operand orders (one order when a == b)."
+    for name, recs in splits.items():
+        by_fact = {}
+        for r in recs: by_fact.setdefault(r["fact"], set()).add((r["lang"], r["conversations"][0]["content"]))
+        for fact, qs in by_fact.items():
+            a, op, b = fact.split()
+            assert {lang for lang, _ in qs} == {"en", "zh"}, (name, fact)
+            assert len(qs) == (2 if a == b else 4), (name, fact, qs)
+
+
+def untrained_policy(*args, **kwargs):
+    "A stand-in for `tiny_agent_policy`: an untrained one-layer model is enough to test the wiring."
+    import minimind.agent as agent
+    return agent.MiniMindForCausalLM(agent.MiniMindConfig.from_preset("tiny", vocab_size=len(agent_tokenizer()), hidden_size=16,
+                                                                   num_hidden_layers=1, intermediate_size=48)).eval()
+
+
+# --- the three-way split ----------------------------------------------------------------------------------------
 
 def test_splits_are_disjoint_by_fact_and_cover_chapter_08():
     s = agent_fact_splits()
@@ -26,23 +56,12 @@ def test_splits_are_disjoint_by_fact_and_cover_chapter_08():
 
 
 def test_every_record_of_a_fact_stays_in_its_split():
-    s = agent_fact_splits()
-    for name, recs in s.items():                    # both operand orders and both languages of a fact travel together
-        by_fact = {}
-        for r in recs: by_fact.setdefault(r["fact"], set()).add((r["lang"], r["conversations"][0]["content"]))
-        for fact, qs in by_fact.items():
-            a, op, b = fact.split()
-            assert {lang for lang, _ in qs} == {"en", "zh"}, (name, fact)
-            assert len(qs) == (2 if a == b else 4), (name, fact, qs)
+    assert_facts_travel_together(agent_fact_splits())
 
 
 def test_sft_traces_mention_only_sft_facts():
     s = agent_fact_splits()
-    tok, sft = agent_tokenizer(), facts(s["sft"])
-    for r in s["sft"]:                              # the whole rendered trace: question, call, tool result, answer
-        text = tok.apply_chat_template(tool_trace(r)["conversations"])
-        assert content_items(text) & set(HELD_OUT_FACTS) == set(), text
-        assert {i for i in content_items(text) if len(i) == 3 and i[0] in "+×"} <= sft, text
+    assert trace_facts([tool_trace(r) for r in s["sft"]]) <= facts(s["sft"])
 
 
 def test_split_is_fixed():
@@ -51,13 +70,12 @@ def test_split_is_fixed():
     assert AGENT_RL_SWEEP.run is run_agent_rl_experiment
 
 
-def test_experiment_trains_each_stage_on_its_own_split(monkeypatch):
+def test_rl_experiment_trains_each_stage_on_its_own_split(monkeypatch):
     import minimind.agent as agent
     seen = {}
-    def sft(records, steps, seed):                  # record what SFT gets; an untrained model is enough for the wiring
+    def sft(records, steps, seed):                  # record what SFT gets
         seen["sft"] = records
-        return agent.MiniMindForCausalLM(agent.MiniMindConfig.from_preset("tiny", vocab_size=len(agent_tokenizer()), hidden_size=16,
-                                                                       num_hidden_layers=1, intermediate_size=48)).eval()
+        return untrained_policy()
     def rl(policy, ref, records, cfg, loss_fn):
         seen["rl"] = records
         return []
@@ -65,7 +83,72 @@ def test_experiment_trains_each_stage_on_its_own_split(monkeypatch):
     monkeypatch.setattr(agent, "train_agent_rl", rl)
     agent.run_agent_rl_experiment(seed=0, sft_steps=1, rl_steps=1, n_eval=2, n_signal=1, group_size=2)
     s = agent_fact_splits()
-    tok = agent_tokenizer()
-    sft_facts = {i for r in seen["sft"] for i in content_items(tok.apply_chat_template(r["conversations"])) if i[0] in "+×"}
-    assert sft_facts == facts(s["sft"]) and len(seen["sft"]) == len(s["sft"])
+    assert trace_facts(seen["sft"]) == facts(s["sft"]) and len(seen["sft"]) == len(s["sft"])
     assert facts(seen["rl"]) == facts(s["rl"]) and seen["rl"] == s["rl"]
+
+
+# --- the pool split --------------------------------------------------------------------------------------------
+
+def test_pool_splits_are_disjoint_by_fact():
+    s = {k: fact_records(v) for k, v in pool_fact_splits(**_split_args()).items()}
+    read = {k: facts(v) for k, v in s.items()}
+    names = list(read)
+    for i, a in enumerate(names):
+        for b in names[i + 1:]: assert not (read[a] & read[b]), (a, b, sorted(read[a] & read[b])[:5])
+    assert read["heldout1"] == set(HELD_OUT_FACTS)
+    assert all(max(a, b) >= 10 for _, a, b in read["heldout"] | read["rl"])      # the pool and its held-out facts are two-digit
+    assert len(read["heldout"]) == 300 and len(read["rl"]) > 9000                  # thousands of RL facts
+
+
+def test_every_record_of_a_pool_fact_stays_in_its_split():
+    assert_facts_travel_together({k: fact_records(v) for k, v in pool_fact_splits().items()})
+
+
+def test_pool_generator_reproduces_chapter_08():
+    key = lambda r: (r["conversations"][0]["content"], r["answer"], r["lang"], r["op"], r["fact"])
+    one = pool_fact_splits()
+    sft_one = [f for f in one["sft"] if max(f[1:]) < 10]
+    assert sorted(map(key, fact_records(sft_one))) == sorted(map(key, book_arith_suite("train")))
+    assert sorted(map(key, fact_records(one["heldout1"]))) == sorted(map(key, book_arith_suite("heldout")))
+    for r in book_arith_suite("train")[:40]: assert arith_tool_trace(r) == tool_trace(r)   # the one-digit traces are chapter 17a's
+    assert arith_record(37, 45, "×", "zh")["answer"] == "1665"
+
+
+def test_pool_sft_traces_mention_only_sft_facts():
+    s = pool_fact_splits()
+    assert trace_facts([arith_tool_trace(r) for r in fact_records(s["sft"])]) <= set(s["sft"])
+
+
+def test_rl_draws_hardly_repeat_a_fact():
+    cfg = AGENT_POOL_SWEEP.config
+    draws, pool = cfg["rl_steps"] * cfg["prompts_per_step"], len(pool_fact_splits(cfg["n_sft"])["rl"])
+    assert draws / pool < 0.05, (draws, pool)        # expected draws per RL fact in a whole run
+
+
+def test_pool_experiment_trains_each_stage_on_its_own_split(monkeypatch):
+    import minimind.agent as agent
+    seen = {"eval": []}
+    def sft(records, steps, seed, hidden_size):      # record what SFT gets
+        seen["sft"] = records
+        return untrained_policy()
+    def rl(policy, ref, records, cfg, loss_fn):
+        seen["rl"] = records
+        return []
+    real_metrics = agent.agent_metrics
+    def metrics(model, records, *a, **k):
+        seen["eval"].append(records)
+        return real_metrics(model, records, *a, **k)
+    monkeypatch.setattr(agent, "tiny_agent_policy", sft)
+    monkeypatch.setattr(agent, "train_agent_rl", rl)
+    monkeypatch.setattr(agent, "agent_metrics", metrics)
+    agent.run_agent_pool_experiment(seed=0, sft_steps=1, rl_steps=1, n_eval=3, n_signal=1, group_size=2)
+    s = pool_fact_splits()
+    assert trace_facts(seen["sft"]) == set(s["sft"]) and len(seen["sft"]) == len(fact_records(s["sft"]))
+    assert facts(seen["rl"]) == set(s["rl"])
+    evaluated = facts([r for recs in seen["eval"] for r in recs])
+    assert evaluated & set(s["heldout"]) and evaluated & set(s["heldout1"])        # both held-out sets are measured,
+    assert not evaluated & set(s["sft"])                                              # and no SFT fact is
+
+
+def _split_args() -> dict:
+    return {"n_sft": AGENT_POOL_SWEEP.config["n_sft"]}
