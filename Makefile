@@ -67,7 +67,7 @@ test:
 	MINIMIND_SAVE_EXECUTED=_build/executed $(BIN)/python -m pytest --nbval-lax --nbval-cell-timeout=600 nbs tests -q \
 	  --ignore=tests/test_docs_site.py --ignore=tests/test_chat_page.py -n $(TEST_WORKERS) --dist loadfile --durations=25 \
 	  --junitxml=_build/test-times.xml
-	@while [ ! -f _build/install_chromium.rc ]; do sleep 1; done
+	@for i in $$(seq 900); do [ -f _build/install_chromium.rc ] && break; sleep 1; done
 	$(MAKE) --no-print-directory docs-check DOCS_FLAGS=--require-executed
 
 # The site: chapters with their outputs, API reference, drills, errata, offline search and maths.
