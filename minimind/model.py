@@ -6,7 +6,8 @@
 __all__ = ['PRESETS', 'MINIMIND_YARN', 'EXP16_C', 'TRAIN_KERNEL_C', 'FUSED_KERNELS', 'ffn_width', 'MiniMindConfig',
            'MiniMindBlock', 'MiniMindModel', 'CausalLMOutput', 'causal_lm_loss', 'MiniMindForCausalLM',
            'minimind_names', 'save_pretrained', 'from_pretrained', 'to_transformers', 'train_kernels',
-           'prefill_attention', 'AddRMSNorm', 'QKVRoPE', 'SwiGLU', 'CrossEntropy', 'FusedBlock', 'FusedCausalLM']
+           'prefill_attention', 'CausalAttention', 'AddRMSNorm', 'QKVRoPE', 'SwiGLU', 'CrossEntropy', 'FusedBlock',
+           'FusedCausalLM']
 
 # %% ../nbs/07_model.ipynb #5849061e
 import json, math, warnings
@@ -593,62 +594,152 @@ void xent_fwd_bwd(const float *logits, const long *y, float *loss, float *grad, 
     }
 }
 
-/* causal attention forward without gradients (a prefill): q (B, L, H, D), k, v (B, L, Hkv, D), each with strides (batch, position, head),
-   unit stride on D (a multiple of 16); out (B, L, H, D) contiguous. Per kv head its keys are first packed transposed (D x L, in kt) so that
-   16 keys' scores are 16 lanes of one FMA chain; then per block of 8 query rows: scores, exact softmax over the keys j <= i, P V. */
+/* Causal attention, forward and backward (FlashAttention-2, Dao 2023: exact softmax per row; the backward recomputes P from the
+   forward's log-sum-exp instead of storing it). q (B, L, H, D), k, v (B, L, Hkv, D), unit stride on D, D a multiple of 16. A kv head's
+   keys (and values) are packed in tiles of 16 keys x D (key on the lanes, zeros past L, Lp = L rounded up to 16): 16 keys' scores are
+   the 16 lanes of one FMA chain over d, reading one contiguous tile. A block of QR query rows is packed transposed (D x QR, q
+   pre-multiplied by the scale), so every FMA broadcasts its row's element from one base address; QR rows share each load. */
 #define QR 8
+
+static inline long ti(long j, int d, int D) { return (j & ~15L) * D + d * 16 + (j & 15); }   /* key j, dim d in tiles of 16 keys x D */
+
+static void pack_t(const float *x, const long *sx, float *t, long b, int h, long L, long Lp, int D) {
+    for (int d = 0; d < D; d++) for (long j = L; j < Lp; j++) t[ti(j, d, D)] = 0.f;
+    for (long j = 0; j < L; j++) { const float *xj = x + b * sx[0] + j * sx[1] + h * sx[2]; for (int d = 0; d < D; d++) t[ti(j, d, D)] = xj[d]; }
+}
+
+/* rows (QR x n, row stride ld) times x's rows (n x D, rows at x + j * sj) into out rows (out + r * so), rows r < nr */
+static inline void rows_times(const float *P, long ld, long n, const float *x, long sj, float *out, long so, int nr, int D, float mul) {
+    for (int dc = 0; dc < D; dc += 32) {
+        int two = D - dc >= 32;
+        __m512 a0[QR], a1[QR];
+        for (int r = 0; r < QR; r++) a0[r] = a1[r] = _mm512_setzero_ps();
+        for (long j = 0; j < n; j++) {
+            const float *xj = x + j * sj + dc;
+            __m512 x0 = _mm512_loadu_ps(xj), x1 = two ? _mm512_loadu_ps(xj + 16) : x0;
+            for (int r = 0; r < QR; r++) {
+                __m512 pr = _mm512_set1_ps(P[r * ld + j]);
+                a0[r] = _mm512_fmadd_ps(pr, x0, a0[r]);
+                if (two) a1[r] = _mm512_fmadd_ps(pr, x1, a1[r]);
+            }
+        }
+        for (int r = 0; r < nr; r++) {
+            _mm512_storeu_ps(out + r * so + dc, _mm512_mul_ps(a0[r], _mm512_set1_ps(mul)));
+            if (two) _mm512_storeu_ps(out + r * so + dc + 16, _mm512_mul_ps(a1[r], _mm512_set1_ps(mul)));
+        }
+    }
+}
+
+/* forward: out (B, L, H, D) contiguous; lse (B, H, L) each row's log-sum-exp of its scaled scores (NULL: not kept); kt scratch (B Hkv D Lp) */
 void causal_attn_fwd(const float *q, const long *sq, const float *k, const long *sk, const float *v, const long *sv, float *out, float *kt,
-                     long B, long L, int H, int Hkv, int D, float scale, int nt) {
-    int G = H / Hkv; long nblk = (L + QR - 1) / QR;
+                     float *lse, long B, long L, int H, int Hkv, int D, float scale, int nt) {
+    int G = H / Hkv; long Lp = (L + 15) / 16 * 16, nblk = (L + QR - 1) / QR;
     #pragma omp parallel num_threads(nt) if(nt > 1)
     {
         #pragma omp for schedule(static)
-        for (long bh = 0; bh < B * Hkv; bh++) {
-            long b = bh / Hkv; int h = bh % Hkv; float *t = kt + bh * D * L;
-            for (long j = 0; j < L; j++) { const float *kj = k + b * sk[0] + j * sk[1] + h * sk[2]; for (int d = 0; d < D; d++) t[d * L + j] = kj[d]; }
-        }
-        float *S = (float *)_mm_malloc(sizeof(float) * QR * (L + 16), 64);
+        for (long bh = 0; bh < B * Hkv; bh++) pack_t(k, sk, kt + bh * D * Lp, bh / Hkv, bh % Hkv, L, Lp, D);
+        float *S = (float *)_mm_malloc(sizeof(float) * QR * Lp, 64), *qb = (float *)_mm_malloc(sizeof(float) * D * QR, 64);
         #pragma omp for schedule(dynamic, 1)
         for (long task = 0; task < B * H * nblk; task++) {
             long blk = nblk - 1 - task % nblk, bh = task / nblk, b = bh / H; int h = bh % H, kvh = h / G;   /* longest blocks first */
-            long i0 = blk * QR, n = i0 + QR < L ? i0 + QR : L;           /* rows i0..n-1 see keys 0..n-1 */
-            const float *qr[QR]; const float *t = kt + (b * Hkv + kvh) * D * L;
-            for (int r = 0; r < QR; r++) qr[r] = q + b * sq[0] + (i0 + r < n ? i0 + r : n - 1) * sq[1] + h * sq[2];
+            long i0 = blk * QR, n = i0 + QR < L ? i0 + QR : L;           /* rows i0..n-1 see keys 0..n-1; rows past L repeat row n-1 */
+            const float *t = kt + (b * Hkv + kvh) * D * Lp;
+            for (int r = 0; r < QR; r++) { const float *qr = q + b * sq[0] + (i0 + r < n ? i0 + r : n - 1) * sq[1] + h * sq[2];
+                                           for (int d = 0; d < D; d++) qb[d * QR + r] = qr[d] * scale; }
             for (long j = 0; j < n; j += 16) {
-                __mmask16 m = n - j >= 16 ? 0xFFFF : (__mmask16)((1u << (n - j)) - 1);
                 __m512 acc[QR];
                 for (int r = 0; r < QR; r++) acc[r] = _mm512_setzero_ps();
                 for (int d = 0; d < D; d++) {
-                    __m512 kv = _mm512_maskz_loadu_ps(m, t + d * L + j);
-                    for (int r = 0; r < QR; r++) acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(qr[r][d]), kv, acc[r]);
+                    __m512 kk = _mm512_load_ps(t + j * D + d * 16);
+                    for (int r = 0; r < QR; r++) acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(qb[d * QR + r]), kk, acc[r]);
                 }
-                for (int r = 0; r < QR; r++) _mm512_storeu_ps(S + r * (L + 16) + j, _mm512_mul_ps(acc[r], _mm512_set1_ps(scale)));
+                for (int r = 0; r < QR; r++) _mm512_store_ps(S + r * Lp + j, acc[r]);
             }
             for (int r = 0; r < QR; r++) {                               /* softmax of row i over keys 0..i; zero beyond */
-                float *s = S + r * (L + 16); long i = i0 + r < n ? i0 + r : n - 1, c = i + 1;
+                float *s = S + r * Lp; long i = i0 + r < n ? i0 + r : n - 1, c = i + 1;
                 __m512 mx = _mm512_set1_ps(-INFINITY), sum = _mm512_setzero_ps();
-                for (long j = 0; j < c; j += 16) mx = _mm512_max_ps(mx, _mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY), c - j >= 16 ? 0xFFFF : (__mmask16)((1u << (c - j)) - 1), s + j));
-                __m512 M = _mm512_set1_ps(_mm512_reduce_max_ps(mx));
+                for (long j = 0; j < c; j += 16) mx = _mm512_max_ps(mx, _mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY), tail(c, j), s + j));
+                float M = _mm512_reduce_max_ps(mx);
                 for (long j = 0; j < c; j += 16) {
-                    __mmask16 m = c - j >= 16 ? 0xFFFF : (__mmask16)((1u << (c - j)) - 1);
-                    __m512 e = _mm512_maskz_mov_ps(m, exp16(_mm512_sub_ps(_mm512_loadu_ps(s + j), M)));
+                    __m512 e = _mm512_maskz_mov_ps(tail(c, j), exp16(_mm512_sub_ps(_mm512_loadu_ps(s + j), _mm512_set1_ps(M))));
                     _mm512_storeu_ps(s + j, e); sum = _mm512_add_ps(sum, e);
                 }
-                float inv = 1.f / _mm512_reduce_add_ps(sum);
-                for (long j = 0; j < c; j++) s[j] *= inv;
+                float tot = _mm512_reduce_add_ps(sum), inv = 1.f / tot;
+                if (lse && i0 + r < n) lse[(b * H + h) * L + i] = M + logf(tot);
+                for (long j = 0; j < c; j += 16) _mm512_mask_storeu_ps(s + j, tail(c, j), _mm512_mul_ps(_mm512_loadu_ps(s + j), _mm512_set1_ps(inv)));
                 for (long j = c; j < n; j++) s[j] = 0.f;
             }
-            for (int dv = 0; dv < D; dv += 16) {                         /* out rows = P V, 16 output columns at a time */
-                __m512 acc[QR];
-                for (int r = 0; r < QR; r++) acc[r] = _mm512_setzero_ps();
-                for (long j = 0; j < n; j++) {
-                    __m512 vv = _mm512_loadu_ps(v + b * sv[0] + j * sv[1] + kvh * sv[2] + dv);
-                    for (int r = 0; r < QR; r++) acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(S[r * (L + 16) + j]), vv, acc[r]);
+            rows_times(S, Lp, n, v + b * sv[0] + kvh * sv[2], sv[1], out + ((b * L + i0) * H + h) * D, H * D, (int)(n - i0), D, 1.f);
+        }
+        _mm_free(S); _mm_free(qb);
+    }
+}
+
+/* backward, per kv head (b, g) and, for each of its G query heads h, per block of QR rows: P = exp(s - lse), dP = dO v,
+   dS = P (dP - rowsum(dO o)); dq = scale dS K; dk = sum over the G heads of dS^T (scale q), dv = sum of P^T dO, accumulated
+   transposed (16 keys on the lanes, tiles of D x 16) and written once. A task is one kv head, so any thread count gives the same bits.
+   q, o, go, dq: (B, L, H, D); k, v, dk, dv: (B, L, Hkv, D); all contiguous; kt, vt: scratch (B Hkv D Lp). */
+void causal_attn_bwd(const float *q, const float *k, const float *v, const float *o, const float *go, const float *lse,
+                     float *dq, float *dk, float *dv, float *kt, float *vt,
+                     long B, long L, int H, int Hkv, int D, float scale, int nt) {
+    int G = H / Hkv; long Lp = (L + 15) / 16 * 16, skv[3] = {L * Hkv * D, Hkv * D, D};
+    #pragma omp parallel num_threads(nt) if(nt > 1)
+    {
+        float *dS = (float *)_mm_malloc(sizeof(float) * QR * Lp, 64), *qb = (float *)_mm_malloc(sizeof(float) * D * QR, 64);
+        float *gb = (float *)_mm_malloc(sizeof(float) * D * QR, 64);
+        float *gk = (float *)_mm_malloc(sizeof(float) * D * Lp, 64), *gv = (float *)_mm_malloc(sizeof(float) * D * Lp, 64);
+        const __m512i iota = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+        #pragma omp for schedule(static)
+        for (long bg = 0; bg < B * Hkv; bg++) {
+            long b = bg / Hkv; int kvh = bg % Hkv;
+            float *t = kt + bg * D * Lp, *u = vt + bg * D * Lp;
+            pack_t(k, skv, t, b, kvh, L, Lp, D); pack_t(v, skv, u, b, kvh, L, Lp, D);
+            for (long i = 0; i < D * Lp; i++) gk[i] = gv[i] = 0.f;
+            for (int h = kvh * G; h < (kvh + 1) * G; h++)
+            for (long i0 = 0; i0 < L; i0 += QR) {
+                long n = i0 + QR < L ? i0 + QR : L;                      /* rows i0..n-1 see keys 0..n-1; rows past L: P = 0 */
+                float l[QR], di[QR];
+                for (int r = 0; r < QR; r++) {
+                    long i = i0 + r < n ? i0 + r : n - 1, at = ((b * L + i) * H + h) * D;
+                    __m512 acc = _mm512_setzero_ps();
+                    for (int d = 0; d < D; d += 16) acc = _mm512_fmadd_ps(_mm512_loadu_ps(go + at + d), _mm512_loadu_ps(o + at + d), acc);
+                    di[r] = _mm512_reduce_add_ps(acc); l[r] = lse[(b * H + h) * L + i];
+                    for (int d = 0; d < D; d++) { qb[d * QR + r] = q[at + d] * scale; gb[d * QR + r] = go[at + d]; }
                 }
-                for (int r = 0; r < QR && i0 + r < n; r++) _mm512_storeu_ps(out + ((b * L + i0 + r) * H + h) * D + dv, acc[r]);
+                for (long j = 0; j < n; j += 16) {
+                    __m512 s[QR], p[QR];
+                    for (int r = 0; r < QR; r++) s[r] = p[r] = _mm512_setzero_ps();
+                    for (int d = 0; d < D; d++) {                        /* scores and dP = dO v for 16 keys */
+                        __m512 kk = _mm512_load_ps(t + j * D + d * 16), vv = _mm512_load_ps(u + j * D + d * 16);
+                        for (int r = 0; r < QR; r++) {
+                            s[r] = _mm512_fmadd_ps(_mm512_set1_ps(qb[d * QR + r]), kk, s[r]);
+                            p[r] = _mm512_fmadd_ps(_mm512_set1_ps(gb[d * QR + r]), vv, p[r]);
+                        }
+                    }
+                    __m512i jj = _mm512_add_epi32(_mm512_set1_epi32((int)j), iota);
+                    for (int r = 0; r < QR; r++) {                       /* causal: key j <= row i */
+                        __mmask16 m = i0 + r < n ? _mm512_cmple_epi32_mask(jj, _mm512_set1_epi32((int)(i0 + r))) : 0;
+                        __m512 pr = _mm512_maskz_mov_ps(m, exp16(_mm512_sub_ps(s[r], _mm512_set1_ps(l[r]))));
+                        s[r] = _mm512_mul_ps(pr, _mm512_sub_ps(p[r], _mm512_set1_ps(di[r])));
+                        p[r] = pr;
+                        _mm512_store_ps(dS + r * Lp + j, s[r]);
+                    }
+                    for (int d = 0; d < D; d++) {                        /* dk^T += (scale q)^T dS, dv^T += dO^T P on these 16 keys */
+                        __m512 a = _mm512_load_ps(gk + j * D + d * 16), c = _mm512_load_ps(gv + j * D + d * 16);
+                        for (int r = 0; r < QR; r++) {
+                            a = _mm512_fmadd_ps(_mm512_set1_ps(qb[d * QR + r]), s[r], a);
+                            c = _mm512_fmadd_ps(_mm512_set1_ps(gb[d * QR + r]), p[r], c);
+                        }
+                        _mm512_store_ps(gk + j * D + d * 16, a); _mm512_store_ps(gv + j * D + d * 16, c);
+                    }
+                }
+                rows_times(dS, Lp, n, k + (b * L * Hkv + kvh) * D, Hkv * D, dq + ((b * L + i0) * H + h) * D, H * D, (int)(n - i0), D, scale);
+            }
+            for (long j = 0; j < L; j++) for (int d = 0; d < D; d++) {        /* back to (L, D) rows */
+                dk[((b * L + j) * Hkv + kvh) * D + d] = gk[ti(j, d, D)]; dv[((b * L + j) * Hkv + kvh) * D + d] = gv[ti(j, d, D)];
             }
         }
-        _mm_free(S);
+        _mm_free(dS); _mm_free(qb); _mm_free(gb); _mm_free(gk); _mm_free(gv);
     }
 }
 """
@@ -666,7 +757,8 @@ def train_kernels() -> tuple[ctypes.CDLL | None, str]:
         lib.qkv_rope_bwd.argtypes = [P, P, P, P, P, P, P, P, P, Li, Li, I, I, I, I]
         lib.swiglu_fwd.argtypes, lib.swiglu_bwd.argtypes = [P, P, P, Li, I], [P, P, P, P, P, Li, I]
         lib.xent_fwd_bwd.argtypes = [P, P, P, P, Li, I, I]
-        lib.causal_attn_fwd.argtypes = [P, P, P, P, P, P, P, P, Li, Li, I, I, I, Fl, I]
+        lib.causal_attn_fwd.argtypes = [P, P, P, P, P, P, P, P, P, Li, Li, I, I, I, Fl, I]
+        lib.causal_attn_bwd.argtypes = [P, P, P, P, P, P, P, P, P, P, P, Li, Li, I, I, I, Fl, I]
     return lib, why
 
 
@@ -675,15 +767,39 @@ def _p(t: torch.Tensor | None) -> int | None:
     return None if t is None else t.data_ptr()
 
 
-def prefill_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, lib: ctypes.CDLL) -> torch.Tensor:
-    "Causal attention without gradients by the C kernel: q (B, L, H, D) over k, v (B, L, Hkv, D) -> (B, L, H, D); D a multiple of 16."
+def prefill_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, lib: ctypes.CDLL, lse: torch.Tensor | None = None) -> torch.Tensor:
+    "Causal attention without gradients by the C kernel: q (B, L, H, D) over k, v (B, L, Hkv, D) -> (B, L, H, D), each row's log-sum-exp into lse (B, H, L) if given; D a multiple of 16."
     B, L, H, D = q.shape
     Hkv = k.size(2)
     g = [t if t.stride(-1) == 1 else t.contiguous() for t in (q, k, v)]
     st = [torch.tensor(t.stride()[:3], dtype=torch.long) for t in g]
-    out, kt = q.new_empty(B, L, H, D), q.new_empty(B * Hkv * D * L)
-    lib.causal_attn_fwd(_p(g[0]), _p(st[0]), _p(g[1]), _p(st[1]), _p(g[2]), _p(st[2]), _p(out), _p(kt), B, L, H, Hkv, D, D ** -0.5, torch.get_num_threads())
+    out, kt = q.new_empty(B, L, H, D), q.new_empty(B * Hkv * D * ((L + 15) // 16 * 16))
+    lib.causal_attn_fwd(_p(g[0]), _p(st[0]), _p(g[1]), _p(st[1]), _p(g[2]), _p(st[2]), _p(out), _p(kt), _p(lse), B, L, H, Hkv, D, D ** -0.5, torch.get_num_threads())
     return out
+
+
+class CausalAttention(torch.autograd.Function):
+    "Causal attention of q (B, L, H, D) over k, v (B, L, Hkv, D) by the C kernels, forward (keeping each row's log-sum-exp) and backward (FlashAttention-2's)."
+    @staticmethod
+    def forward(ctx, q, k, v, lib):
+        q, k, v = q.contiguous(), k.contiguous(), v.contiguous()
+        B, L, H, _ = q.shape
+        lse = q.new_empty(B, H, L)
+        out = prefill_attention(q, k, v, lib, lse)
+        ctx.save_for_backward(q, k, v, out, lse)
+        ctx.lib = lib
+        return out
+
+    @staticmethod
+    def backward(ctx, go):
+        q, k, v, out, lse = ctx.saved_tensors
+        B, L, H, D = q.shape
+        Hkv, n = k.size(2), B * k.size(2) * D * ((L + 15) // 16 * 16)
+        go, dq, dk, dv = go.contiguous(), torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
+        kt, vt = q.new_empty(n), q.new_empty(n)
+        ctx.lib.causal_attn_bwd(_p(q), _p(k), _p(v), _p(out), _p(go), _p(lse), _p(dq), _p(dk), _p(dv), _p(kt), _p(vt),
+                                B, L, H, Hkv, D, D ** -0.5, torch.get_num_threads())
+        return dq, dk, dv, None
 
 
 class AddRMSNorm(torch.autograd.Function):
@@ -846,9 +962,11 @@ class FusedCausalLM(nn.Module):
         return qk[:, :, :H], qk[:, :, H:], v
 
     def attention(self, q, k, v):
-        "Causal attention of q (B, L, H, D) over k, v (B, L, Hkv, D) -> (B, L, H * D): the C kernel in a float32 prefill, else SDPA with GQA inside."
+        "Causal attention of q (B, L, H, D) over k, v (B, L, Hkv, D) -> (B, L, H * D): the C kernels in float32 (forward and backward), else SDPA with GQA inside."
         B, L, H, D = q.shape
-        if not torch.is_grad_enabled() and D % 16 == 0 and self._c("attn", q, k, v): return prefill_attention(q, k, v, self.lib).view(B, L, H * D)
+        if D % 16 == 0 and self._c("attn", q, k, v):
+            out = CausalAttention.apply(q, k, v, self.lib) if torch.is_grad_enabled() else prefill_attention(q, k, v, self.lib)
+            return out.view(B, L, H * D)
         out = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), is_causal=True, enable_gqa=H != k.size(2))
         return out.transpose(1, 2).reshape(B, L, H * D)
 

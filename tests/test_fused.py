@@ -201,7 +201,31 @@ def test_prefill_attention_matches_sdpa(shape):
 
 
 @needs_lib
-def test_prefill_uses_the_attention_kernel_only_without_gradients():
+@pytest.mark.parametrize("shape", [(2, 67, 8, 2, 64), (2, 9, 4, 4, 16), (1, 1, 2, 1, 32), (1, 40, 6, 3, 48)])   # ragged tiles, MHA, one token, D % 32 == 16
+def test_attention_backward_matches_sdpa(shape):
+    from minimind.model import CausalAttention
+    B, L, H, Hkv, D = shape
+    g = torch.Generator().manual_seed(6)
+    q0 = torch.randn(B, H, L, D, generator=g).transpose(1, 2)                  # strided, as a transposed view
+    k0, v0 = torch.randn(B, L, Hkv, D, generator=g), torch.randn(B, L, Hkv, D, generator=g)
+    go = torch.randn(B, L, H, D, generator=g)
+    def run(f):
+        q, k, v = (t.detach().clone().requires_grad_() for t in (q0, k0, v0))
+        out = f(q, k, v); out.backward(go)
+        return out.detach(), q.grad, k.grad, v.grad
+    ref = run(lambda q, k, v: F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), is_causal=True,
+                                                             enable_gqa=H != Hkv).transpose(1, 2))
+    ours = []
+    for n in (1, 2):
+        torch.set_num_threads(n)
+        ours.append(run(lambda q, k, v: CausalAttention.apply(q, k, v, LIB)))
+    assert all(torch.equal(a, b) for a, b in zip(*ours))                        # same bits on one and two threads
+    for name, a, b in zip(("out", "dq", "dk", "dv"), ours[0], ref):
+        assert (a - b).abs().max() <= 2e-6 * b.abs().max() + 1e-6, (name, (a - b).abs().max().item())   # + 1e-6: one token's dq is 0 up to rounding
+
+
+@needs_lib
+def test_attention_kernel_in_prefill_and_training():
     plain, fused = _pair(hidden_size=128, num_attention_heads=2, num_key_value_heads=1)
     x = torch.randint(3, 6400, (1, 40))
     with torch.no_grad():
@@ -211,13 +235,15 @@ def test_prefill_uses_the_attention_kernel_only_without_gradients():
     calls = []
     import minimind.model as mm
     real = mm.prefill_attention
-    mm.prefill_attention = lambda *args: calls.append(1) or real(*args)
+    mm.prefill_attention = lambda q, k, v, lib, lse=None: calls.append(lse is not None) or real(q, k, v, lib, lse)
     try:
         with torch.no_grad(): fused(x)
         fused(x, labels=x).loss.backward()
     finally:
         mm.prefill_attention = real
-    assert len(calls) == len(fused.layers)                                      # the no-grad forward only
+    n = len(fused.layers)
+    assert calls == [False] * n + [True] * n                                    # prefill without, training with the log-sum-exp
+    assert all(l.qkv.grad is not None for l in fused.layers)
 
 
 def test_torch_fallback_without_avx512(monkeypatch):
