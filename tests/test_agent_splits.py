@@ -169,7 +169,8 @@ def test_screen_starts_where_the_pool_experiment_starts(monkeypatch):
     kw = dict(seed=3, sft_steps=7, n_sft=40, n_eval=5, n_signal=2, group_size=2, hidden_size=16)
     start = pool_sft_start(**kw)
     run = run_agent_pool_experiment(**kw, rl_steps=1)
-    assert seen["sft"][0] == seen["sft"][1] and seen["signal"][0] == seen["signal"][1]
+    assert seen["sft"][0] == seen["sft"][1]                 # the same SFT data, steps, seed and size
+    assert seen["signal"][0] == seen["signal"][1]           # the same prompts, group size and seed for the signal
     assert start == {k: run[k] for k in start} == {"signal_rl": 0.5, "sampled_rl": 0.25}
 
 
