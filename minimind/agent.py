@@ -6,15 +6,16 @@
 __all__ = ['MINIMIND3_CHAT_TEMPLATE', 'THINK_OPEN', 'THINK_CLOSE', 'CALL_OPEN', 'CALL_CLOSE', 'TOOL_CALL_KEYS', 'CALC_OPS',
            'CALCULATOR', 'LOOKUP', 'BOOK_TOOLS', 'JSON_TYPES', 'LOSSES', 'AGENT_SMOKE_SWEEP', 'AGENT_SWEEP',
            'AGENT_SWEEP_LR4', 'AGENT_RL_SMOKE_SWEEP', 'AGENT_RL_SWEEP', 'AGENT_RL_SWEEP_LONG', 'ARITH_QUESTIONS',
-           'POOL_SETS', 'AGENT_POOL_SMOKE_SWEEP', 'AGENT_POOL_SWEEP', 'AGENT_POOL_SWEEP_LONG', 'agent_tokenizer',
-           'ToolCallError', 'AssistantMessage', 'split_reasoning', 'parse_call_block', 'split_tool_calls',
-           'parse_assistant', 'assistant_turn', 'ToolError', 'safe_calc', 'format_number', 'Tool', 'tool_registry',
-           'calculator', 'glossary_lookup', 'check_arguments', 'run_tool_call', 'AgentRollout', 'tool_messages',
-           'observation_text', 'agent_rollouts', 'final_sentence', 'tool_trace', 'direct_trace', 'tiny_agent_policy',
-           'model_policy', 'final_answer_reward', 'trace_nll', 'agent_metrics', 'agent_batch', 'episode_logprobs',
-           'AgentRLConfig', 'train_agent_rl', 'run_agent_experiment', 'agent_fact_splits', 'group_signal',
-           'run_agent_rl_experiment', 'arith_record', 'fact_records', 'pool_fact_splits', 'arith_tool_trace',
-           'run_agent_pool_experiment']
+           'POOL_SETS', 'AGENT_POOL_SMOKE_SWEEP', 'AGENT_POOL_SWEEP', 'AGENT_POOL_SWEEP_LONG', 'POOL_MIN_SIGNAL',
+           'AGENT_POOL_SCREEN_SWEEP', 'AGENT_POOL_SCREENED_SWEEP', 'agent_tokenizer', 'ToolCallError',
+           'AssistantMessage', 'split_reasoning', 'parse_call_block', 'split_tool_calls', 'parse_assistant',
+           'assistant_turn', 'ToolError', 'safe_calc', 'format_number', 'Tool', 'tool_registry', 'calculator',
+           'glossary_lookup', 'check_arguments', 'run_tool_call', 'AgentRollout', 'tool_messages', 'observation_text',
+           'agent_rollouts', 'final_sentence', 'tool_trace', 'direct_trace', 'tiny_agent_policy', 'model_policy',
+           'final_answer_reward', 'trace_nll', 'agent_metrics', 'agent_batch', 'episode_logprobs', 'AgentRLConfig',
+           'train_agent_rl', 'run_agent_experiment', 'agent_fact_splits', 'group_signal', 'run_agent_rl_experiment',
+           'arith_record', 'fact_records', 'pool_fact_splits', 'arith_tool_trace', 'run_agent_pool_experiment',
+           'pool_sft_start', 'screen_pool_seeds']
 
 # %% ../nbs/17a_agent.ipynb #423803cd
 import ast, json, math, operator, re
@@ -715,3 +716,32 @@ AGENT_POOL_SWEEP = Sweep("ch17a_agent_pool", run=run_agent_pool_experiment, seed
 # the same SFT models (same seeds) with twice the GRPO steps
 AGENT_POOL_SWEEP_LONG = Sweep("ch17a_agent_pool_long", run=run_agent_pool_experiment, seeds=AGENT_POOL_SWEEP.seeds,
                               config=AGENT_POOL_SWEEP.config | dict(rl_steps=80), code=_AGENT_POOL_CODE)
+
+# %% ../nbs/17a_agent.ipynb #a9c3e1f0
+def pool_sft_start(seed: int = 0, sft_steps: int = 600, n_sft: int = 40, n_eval: int = 200, n_signal: int = 40, group_size: int = 8,
+                   hidden_size: int = 64) -> dict[str, float]:
+    "The pool experiment's start, before any RL: the same tool SFT and the same `group_signal` on the same RL-pool prompts as `run_agent_pool_experiment`."
+    recs = {k: fact_records(v) for k, v in pool_fact_splits(n_sft).items()}
+    rl = random.Random(POOL_SETS.index("rl")).sample(recs["rl"], min(n_eval, len(recs["rl"])))
+    tool = tiny_agent_policy([arith_tool_trace(r) for r in recs["sft"]], sft_steps, seed, hidden_size=hidden_size)
+    sig = group_signal(tool, rl[:n_signal], group_size, seed=seed)
+    return {"signal_rl": sig["signal"], "sampled_rl": sig["reward"]}
+
+
+POOL_MIN_SIGNAL = 0.25   # the screen: GRPO needs groups whose rewards differ; a start with fewer than this share has almost none
+
+
+def screen_pool_seeds(rows: list[dict], n: int = 8, min_signal: float = POOL_MIN_SIGNAL) -> list[int]:
+    "The first `n` seeds of the screen's rows (in order) whose share of groups with signal is at least `min_signal`."
+    keep = [r["seed"] for r in rows if r["signal_rl"] >= min_signal][:n]
+    if len(keep) < n: raise ValueError(f"only {len(keep)} of {len(rows)} screened seeds pass signal_rl >= {min_signal}; screen more seeds")
+    return keep
+
+
+# the screen, run before any RL: the pool experiment's SFT start and GRPO's signal on it, sixteen seeds
+AGENT_POOL_SCREEN_SWEEP = Sweep("ch17a_agent_pool_screen", run=pool_sft_start, seeds=tuple(range(16)),
+                                config={k: AGENT_POOL_SWEEP.config[k] for k in ("sft_steps", "n_sft", "n_eval", "n_signal", "group_size", "hidden_size")},
+                                code=_AGENT_POOL_CODE)
+# the pool experiment, unchanged, on the first eight seeds that pass the screen (the notebook recomputes them from the screen's JSON)
+AGENT_POOL_SCREENED_SWEEP = Sweep("ch17a_agent_pool_screened", run=run_agent_pool_experiment, seeds=(0, 3, 4, 6, 7, 8, 9, 11),
+                                  config=AGENT_POOL_SWEEP.config, code=_AGENT_POOL_CODE)

@@ -6,10 +6,14 @@ chapter 08's held-out facts; the splits cover chapter 08's facts exactly. Pool s
 `run_agent_pool_experiment`): SFT facts, GRPO's pool of thousands of RL facts and 300 held-out two-digit facts, plus
 chapter 08's held-out one-digit facts ('heldout1'); the pool is large enough that a run draws hardly any fact twice, and
 the generator reproduces chapter 08's suite. For both: the texts each stage trains on mention only their own split's
-facts, and the experiment hands each stage its own split.
+facts, and the experiment hands each stage its own split. The pool's seed screen (`pool_sft_start`) starts exactly where
+the experiment does, and the screened sweep runs the seeds the rule picks from the screen's JSON.
 """
-from minimind.agent import (AGENT_POOL_SWEEP, AGENT_RL_SWEEP, agent_fact_splits, agent_tokenizer, arith_record, arith_tool_trace,
-                            fact_records, pool_fact_splits, run_agent_pool_experiment, run_agent_rl_experiment, tool_trace)
+import pytest
+from minimind.agent import (AGENT_POOL_SCREEN_SWEEP, AGENT_POOL_SCREENED_SWEEP, AGENT_POOL_SWEEP, AGENT_RL_SWEEP, POOL_MIN_SIGNAL,
+                            agent_fact_splits, agent_tokenizer, arith_record, arith_tool_trace,
+                            fact_records, pool_fact_splits, pool_sft_start, run_agent_pool_experiment, run_agent_rl_experiment,
+                            screen_pool_seeds, tool_trace)
 from minimind.data import HELD_OUT_FACTS, book_arith_suite, content_items, content_split
 
 
@@ -148,6 +152,36 @@ def test_pool_experiment_trains_each_stage_on_its_own_split(monkeypatch):
     evaluated = facts([r for recs in seen["eval"] for r in recs])
     assert evaluated & set(s["heldout"]) and evaluated & set(s["heldout1"])        # both held-out sets are measured,
     assert not evaluated & set(s["sft"])                                              # and no SFT fact is
+
+
+def test_screen_starts_where_the_pool_experiment_starts(monkeypatch):
+    import minimind.agent as agent
+    seen = {}
+    def sft(records, steps, seed, hidden_size):       # record what SFT and the signal get, per caller
+        seen.setdefault("sft", []).append((records, steps, seed, hidden_size))
+        return untrained_policy()
+    def signal(model, records, group_size, seed):
+        seen.setdefault("signal", []).append((records, group_size, seed))
+        return {"signal": 0.5, "reward": 0.25}
+    monkeypatch.setattr(agent, "tiny_agent_policy", sft)
+    monkeypatch.setattr(agent, "group_signal", signal)
+    monkeypatch.setattr(agent, "train_agent_rl", lambda *a: [])
+    kw = dict(seed=3, sft_steps=7, n_sft=40, n_eval=5, n_signal=2, group_size=2, hidden_size=16)
+    start = pool_sft_start(**kw)
+    run = run_agent_pool_experiment(**kw, rl_steps=1)
+    assert seen["sft"][0] == seen["sft"][1]                 # the same SFT data, steps, seed and size
+    assert seen["signal"][0] == seen["signal"][1]           # the same prompts, group size and seed for the signal
+    assert start == {k: run[k] for k in start} == {"signal_rl": 0.5, "sampled_rl": 0.25}
+
+
+def test_screened_sweep_runs_the_seeds_the_screen_picks():
+    from minimind.sweeps import load_sweep
+    rows = load_sweep(AGENT_POOL_SCREEN_SWEEP)["rows"]
+    kept = [r["seed"] for r in rows if r["signal_rl"] >= POOL_MIN_SIGNAL][:8]      # the rule, read from the screen's JSON
+    assert list(AGENT_POOL_SCREENED_SWEEP.seeds) == kept == screen_pool_seeds(rows)
+    assert AGENT_POOL_SCREENED_SWEEP.config == AGENT_POOL_SWEEP.config             # the measurement itself is unchanged
+    assert all(AGENT_POOL_SCREEN_SWEEP.config[k] == v for k, v in AGENT_POOL_SWEEP.config.items() if k in AGENT_POOL_SCREEN_SWEEP.config)
+    with pytest.raises(ValueError, match="screen more seeds"): screen_pool_seeds(rows, n=len(rows))
 
 
 def _split_args() -> dict:
